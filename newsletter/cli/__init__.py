@@ -1,0 +1,68 @@
+"""The command line: each command parses its options and calls one function of the core.
+
+Errors of the core (NewsletterError) become one message on stderr and exit status 1; an
+interrupt exits 130. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..errors import IssueFileError, NewsletterError
+from . import compose as compose_commands
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class Group(click.Group):
+    """Turns the core's errors into messages and exit codes, once for every command."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except IssueFileError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            count = len(exc.problems)
+            click.echo(f"{count} problem{'s' if count != 1 else ''} found; fix the file and "
+                       "run the command again.", err=True)
+            ctx.exit(EXIT_FAILURE)
+        except NewsletterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if exc.hint:
+                click.echo(exc.hint, err=True)
+            ctx.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="newsletter")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="newsletter.toml to use (default: the nearest one, or NEWSLETTER_CONFIG).")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Write a monthly newsletter as a plain file, preview it, test-send it, send it.
+
+    \b
+    Example:
+      newsletter build issues/2020-01.yaml
+      newsletter check issues/2020-01.yaml
+    """
+    ctx.obj = {"config": config}
+
+
+compose_commands.register(cli)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="newsletter")
+    except KeyboardInterrupt:  # raised outside a command, e.g. while click parses
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,70 @@
+"""`build` and `check`: compose an issue and write or inspect the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import issue_argument, settings_for, shown
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(build)
+    cli.add_command(check)
+
+
+@click.command()
+@issue_argument
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder to write into (default: build/ beside newsletter.toml).")
+@click.pass_context
+def build(ctx: click.Context, issue: Path, output: Path | None) -> None:
+    """Compose ISSUE into email.html, email.txt, index.html and its images.
+
+    \b
+    Example:
+      newsletter build issues/2020-01.yaml -o build
+    """
+    from ..compose import compose
+    from ..issue import load_issue
+    from ..publish import write_build
+
+    settings = settings_for(ctx, issue)
+    loaded = load_issue(issue, shown(issue))
+    composed = compose(loaded, settings)
+    target = write_build(composed, settings, output or settings.path("build"))
+    size = len((target / "email.html").read_bytes())
+    click.echo(f"built {shown(issue)} -> {shown(target)}/ (email.html {size / 1000:.1f} KB, "
+               f"email.txt, index.html, {len(composed.images)} images)")
+    click.echo(f"open {shown(target / 'email.html')} in a browser, or run: "
+               f"newsletter check {shown(issue)}")
+
+
+@click.command()
+@issue_argument
+@click.pass_context
+def check(ctx: click.Context, issue: Path) -> None:
+    """Validate ISSUE and lint the email it composes to; errors exit 1, warnings do not.
+
+    \b
+    Example:
+      newsletter check issues/2020-01.yaml
+    """
+    from ..compose import compose
+    from ..issue import load_issue
+    from ..lint import check as lint
+    from ..lint import has_errors
+
+    settings = settings_for(ctx, issue)
+    loaded = load_issue(issue, shown(issue))
+    findings = lint(compose(loaded, settings), settings, shown(issue))
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    summary = f"{shown(issue)}: {errors} error(s), {warnings} warning(s)"
+    if has_errors(findings):
+        click.echo(summary + "; fix the errors before sending.", err=True)
+        ctx.exit(1)
+    click.echo(summary + ("; ready to send." if not warnings else "; sendable."))

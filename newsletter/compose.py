@@ -1,0 +1,206 @@
+"""Issue -> MJML (Jinja2) -> HTML (mjml-python) -> inlined CSS (premailer) + plain text.
+
+Composition runs once per issue. What differs per recipient (name, unsubscribe link, view
+in browser link, extra subscriber fields) is left as `%%field%%` placeholders, chosen
+because MJML, premailer and HTML escaping all pass them through untouched; the message
+step later fills them by cheap substitution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
+
+from . import markdown
+from .config import Settings
+from .issue import AgendaEntry, Image, Issue, Item
+
+PLACEHOLDER = re.compile(r"%%([a-z][a-z0-9_]{0,40})%%")
+ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
+HTML_TEMPLATE = "newsletter.mjml.j2"
+TEXT_TEMPLATE = "newsletter.txt.j2"
+INLINE_CSS = "inline.css"
+_STYLE_TAG = re.compile(r"<style(?![^>]*data-premailer)")
+
+
+def placeholder(name: str) -> str:
+    return f"%%{name}%%"
+
+
+class SubscriberFields:
+    """What templates see as `subscriber`: any attribute becomes a placeholder."""
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_") or not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+            raise AttributeError(name)
+        return placeholder(name)
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    """One issue, rendered; per-recipient values are still `%%placeholders%%`."""
+
+    issue: Issue
+    subject: str
+    preheader: str
+    html: str  # image URLs relative to `%%asset_base%%`
+    text: str
+    template_dir: Path
+    test: bool = False
+    fields: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def content_hash(self) -> str:
+        """Identifies this version of the email, for approvals and the ledger."""
+        digest = hashlib.sha256()
+        for part in (self.subject, self.preheader, self.html, self.text):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\0")
+        for image in self.issue.images:
+            digest.update(image.path.read_bytes())
+        return digest.hexdigest()
+
+    def html_with_assets(self, asset_base: str) -> str:
+        return self.html.replace(ASSET_BASE, asset_base)
+
+    @property
+    def images(self) -> list[Image]:
+        return self.issue.images
+
+
+def issue_url(settings: Settings, issue: Issue) -> str:
+    """Where the web version of the issue is published: `<base_url>/<slug>/`."""
+    return f"{settings.base_url.rstrip('/')}/{quote(issue.slug)}/"
+
+
+def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
+    """Render the issue once into HTML and text with placeholders for personal values."""
+    template_dir = settings.template_dir(issue.template)
+    env = _environment(template_dir)
+    context = _context(issue, settings, test)
+    mjml_source = env.get_template(HTML_TEMPLATE).render(context)
+    html = _inline_css(_render_mjml(mjml_source), template_dir / INLINE_CSS)
+    text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
+    subject = f"[TEST] {issue.subject}" if test else issue.subject
+    used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
+    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+
+
+@lru_cache(maxsize=8)
+def _environment(template_dir: Path) -> jinja2.Environment:
+    """One environment per theme; Jinja reloads a template when its file changes."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),  # text is not HTML
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True,
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),  # skips recompiling in new processes
+    )
+    env.filters.update({
+        "markdown": lambda s: Markup(markdown.to_html(s)),
+        "markdown_inline": lambda s: Markup(markdown.to_inline_html(s)),
+        "markdown_text": markdown.to_text,
+        "wrap": markdown.wrap,
+        "date_range": date_range,
+        "long_date": long_date,
+        "asset": lambda src: ASSET_BASE + quote(src),
+    })
+    return env
+
+
+def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
+    return {
+        "issue": issue,
+        "newsletter": settings,
+        "sections": group_sections(issue.items),
+        "featured": [item for item in issue.items if item.featured],
+        "subscriber": SubscriberFields(),
+        "unsubscribe_url": placeholder("unsubscribe_url"),
+        "web_url": placeholder("web_url"),
+        "test": test,
+    }
+
+
+def group_sections(items: tuple[Item, ...]) -> list[tuple[str | None, list[Item]]]:
+    """Consecutive non-featured items sharing a section heading, in file order."""
+    groups: list[tuple[str | None, list[Item]]] = []
+    for item in items:
+        if item.featured:
+            continue
+        if groups and groups[-1][0] == item.section:
+            groups[-1][1].append(item)
+        else:
+            groups.append((item.section, [item]))
+    return groups
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def date_range(entry: AgendaEntry) -> str:
+    """`14-16 January 2020`, `30 January - 2 February 2020`, or one day."""
+    start, end = entry.start, entry.end
+    if end is None or end == start:
+        return long_date(start)
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}\u2013{end.day} {end:%B %Y}"
+    if start.year == end.year:
+        return f"{start.day} {start:%B} \u2013 {end.day} {end:%B %Y}"
+    return f"{long_date(start)} \u2013 {long_date(end)}"
+
+
+def _render_mjml(source: str) -> str:
+    from mjml import mjml2html
+
+    return mjml2html(source, disable_comments=True)
+
+
+def _inline_css(html: str, css_file: Path) -> str:
+    """Inline the theme's own CSS only; MJML's reset and media queries stay in <style>.
+
+    Inlining MJML's reset would copy it onto every element and push an issue past Gmail's
+    102 KB clipping, and mjml-python ignores `<mj-style inline>`, so the theme keeps the
+    rules meant for inlining in `inline.css` and only those are applied.
+    """
+    if not css_file.is_file():
+        return html
+    premailer = _premailer()
+    protected = _STYLE_TAG.sub('<style data-premailer="ignore"', html)
+    inliner = premailer.Premailer(protected, css_text=css_file.read_text(encoding="utf-8"),
+                        allow_network=False, allow_loading_external_files=False,
+                        keep_style_tags=True, strip_important=False,
+                        disable_link_rewrites=True, disable_validation=True,
+                        cssutils_logging_level=logging.CRITICAL, remove_classes=False)
+    return inliner.transform(pretty_print=False)
+
+
+@lru_cache(maxsize=1)
+def _premailer():  # type: ignore[no-untyped-def]
+    import cssutils
+    import premailer
+
+    # cssutils validates every property against CSS profiles, compiling hundreds of regular
+    # expressions first (60 ms a process); premailer only reads names and values back, so
+    # the profiles are dropped. The inlined HTML is byte-for-byte the same.
+    cssutils.profile.removeProfile(all=True)
+    return premailer
+
+
+def _normalise_text(text: str) -> str:
+    """At most one blank line in a row, no trailing spaces, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip("\n") + "\n"

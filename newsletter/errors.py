@@ -1,0 +1,90 @@
+"""The exception tree. The CLI turns these into one-line messages and exit codes.
+
+    NewsletterError
+    +-- IssueFileError        the issue file is wrong (carries every Problem found)
+    +-- ConfigError           newsletter.toml, the environment or a command line is wrong
+    +-- HeaderInjectionError  a header value would carry a line break or NUL
+    +-- StoreError            the subscriber store refused an operation
+    +-- AlreadyRunning        another process is sending the same issue
+    +-- TransportError        the mail server or service failed as a whole
+        +-- TransportUnavailable  try again later (connection refused, 4xx, timeout before data)
+        +-- AuthenticationError   credentials were refused; stop the run
+        +-- OutcomeUnknown        the data left but no verdict came back
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class NewsletterError(Exception):
+    """Root of every error the program reports to its user without a traceback."""
+
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file, located so that the user can jump to it."""
+
+    path: str
+    line: int | None
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        field = f" {self.field}:" if self.field else ""
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}:{field} {prefix}{self.message}"
+
+
+class IssueFileError(NewsletterError):
+    """The issue file cannot be read or is not valid; every problem is listed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or wrong; nothing was sent."""
+
+
+class HeaderInjectionError(ConfigError):
+    """A value meant for a mail header carries CR, LF, NUL or a Unicode line separator."""
+
+
+class StoreError(NewsletterError):
+    """The subscriber store or the send ledger refused an operation."""
+
+
+class AlreadyRunning(NewsletterError):
+    """Another process holds the send lock of this issue."""
+
+
+class TransportError(NewsletterError):
+    """The transport failed for a whole batch; `reply` is the server's answer, if any."""
+
+    def __init__(self, message: str, reply: str = "") -> None:
+        self.reply = reply
+        super().__init__(message)
+
+
+class TransportUnavailable(TransportError):
+    """Nothing was accepted; the same messages can be tried again later."""
+
+    def __init__(self, message: str, reply: str = "", retry_after: float | None = None,
+                 throttled: bool = False) -> None:
+        self.retry_after = retry_after
+        self.throttled = throttled
+        super().__init__(message, reply)
+
+
+class AuthenticationError(TransportError):
+    """The server refused the credentials: retrying cannot help."""
+
+
+class OutcomeUnknown(TransportError):
+    """The message data left this machine but no verdict arrived."""

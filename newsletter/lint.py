@@ -1,0 +1,122 @@
+"""Checks on an issue and on the final bytes it composes to: what `newsletter check` reports."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from .compose import PLACEHOLDER, ComposedEmail
+from .config import Settings
+from .errors import Problem
+
+GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
+CLIP_WARNING_BYTES = 90_000
+SUBJECT_WARNING_CHARS = 70  # what a phone's inbox row shows, roughly
+PREHEADER_WARNING_CHARS = 150
+IMAGE_WARNING_BYTES = 300_000
+TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
+RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "web_url"})
+# Sample values about as long as real ones, so the size check measures what is sent.
+SAMPLE_VALUES = {
+    "name": "Maximiliane Oberholzer-Lindqvist",
+    "email": "maximiliane.oberholzer@municipality.example.org",
+    "unsubscribe_url": "https://newsletter.example.org/unsubscribe/" + "x" * 86,
+    "web_url": "https://newsletter.example.org/2020-01/",
+}
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.images: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs))
+        elif tag == "a":
+            href = dict(attrs).get("href")
+            if href is not None:
+                self.links.append(href)
+
+
+def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[Problem]:
+    """Every finding about a composed issue, errors and warnings alike."""
+    findings: list[Problem] = []
+    issue = composed.issue
+
+    def add(message: str, field: str = "", line: int | None = None,
+            severity: str = "error") -> None:
+        findings.append(Problem(shown_path, line, field, message, severity))
+
+    html = PLACEHOLDER.sub(lambda m: SAMPLE_VALUES.get(m.group(1), "x" * 12),
+                           composed.html_with_assets(settings.base_url.rstrip("/") + "/"))
+    size = len(html.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        add(f"the HTML is {size / 1000:.1f} KB; Gmail clips messages above "
+            f"{GMAIL_CLIP_BYTES / 1000:.0f} KB (shorten the issue or move items to the web)")
+    elif size > CLIP_WARNING_BYTES:
+        add(f"the HTML is {size / 1000:.1f} KB, close to Gmail's "
+            f"{GMAIL_CLIP_BYTES / 1000:.0f} KB clipping", severity="warning")
+
+    collector = _Collector()
+    collector.feed(composed.html)
+    for image in collector.images:
+        if not (image.get("alt") or "").strip():
+            add(f"image {image.get('src')!r} has no alt text (screen readers and clients that "
+                "block images show nothing)")
+    for href in collector.links:
+        _check_link(href, add)
+    if not settings.base_url.startswith("https://"):
+        add(f"base_url {settings.base_url!r} is not https: unsubscribe and web links would be "
+            "sent unencrypted", field="newsletter.toml: base_url", severity="warning")
+
+    for part, body in (("HTML part", composed.html), ("text part", composed.text)):
+        leftover = TEMPLATE_SYNTAX.search(body)
+        if leftover:
+            context = body[max(0, leftover.start() - 30): leftover.end() + 30].replace("\n", " ")
+            add(f"leftover template syntax {leftover.group()!r} in the {part}: ...{context}...")
+    for name in sorted(composed.fields - RECIPIENT_FIELDS):
+        add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' field",
+            severity="warning")
+
+    if len(composed.subject) > SUBJECT_WARNING_CHARS:
+        add(f"subject is {len(composed.subject)} characters; inboxes show about "
+            f"{SUBJECT_WARNING_CHARS}", "subject", issue.lines.get("subject"), "warning")
+    if not issue.preheader:
+        add("no preheader: inboxes will show the first words of the email instead",
+            "preheader", None, "warning")
+    elif len(issue.preheader) > PREHEADER_WARNING_CHARS:
+        add(f"preheader is {len(issue.preheader)} characters; inboxes show about "
+            f"{PREHEADER_WARNING_CHARS}", "preheader", issue.lines.get("preheader"), "warning")
+
+    previous = None
+    for index, entry in enumerate(issue.agenda):
+        field = f"agenda[{index}].start"
+        if entry.start < issue.date:
+            add(f"event on {entry.start.isoformat()} is before the issue date "
+                f"{issue.date.isoformat()}", field, entry.line, "warning")
+        if previous and entry.start < previous.start:
+            add(f"agenda out of order: {entry.start.isoformat()} comes after "
+                f"{previous.start.isoformat()}", field, entry.line, "warning")
+        previous = entry
+
+    for image in issue.images:
+        weight = image.path.stat().st_size
+        if weight > IMAGE_WARNING_BYTES:
+            add(f"image {image.src} weighs {weight / 1000:.0f} KB; phones on slow networks "
+                "will show it late", severity="warning")
+    return findings
+
+
+def _check_link(href: str, add) -> None:  # type: ignore[no-untyped-def]
+    if PLACEHOLDER.fullmatch(href) or href.startswith(("https://", "mailto:")):
+        return
+    if href.startswith("http://"):
+        add(f"link {href!r} is not https", severity="warning")
+    else:
+        add(f"link {href!r} is neither https nor mailto")
+
+
+def has_errors(findings: list[Problem]) -> bool:
+    return any(f.severity == "error" for f in findings)

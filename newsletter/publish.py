@@ -1,0 +1,50 @@
+"""What `build` writes: the email and its web version, with the images beside them."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+from .compose import PLACEHOLDER, ComposedEmail, issue_url
+from .config import Settings
+
+
+def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:
+    """Placeholder values for copies that belong to nobody: the web version, the build."""
+    return {
+        "name": settings.name_fallback,
+        "email": "",
+        "web_url": issue_url(settings, composed.issue),
+        "unsubscribe_url": settings.base_url.rstrip("/") + "/unsubscribe/",
+    }
+
+
+def fill(template: str, values: dict[str, str], *, escape: bool) -> str:
+    """Replace every `%%field%%`; unknown fields become empty. Slow path, not per recipient."""
+    def value(match) -> str:  # type: ignore[no-untyped-def]
+        text = values.get(match.group(1), "")
+        return html.escape(text) if escape else text
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def web_html(composed: ComposedEmail, settings: Settings, asset_base: str = "") -> str:
+    """The issue as a web page: no personal data, images relative to the page."""
+    return fill(composed.html_with_assets(asset_base), web_values(settings, composed), escape=True)
+
+
+def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> Path:
+    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html and the images."""
+    target = out_dir / composed.issue.slug
+    target.mkdir(parents=True, exist_ok=True)
+    page = web_html(composed, settings)
+    (target / "email.html").write_text(page, encoding="utf-8")
+    (target / "index.html").write_text(page, encoding="utf-8")
+    text = fill(composed.text, web_values(settings, composed), escape=False)
+    (target / "email.txt").write_text(text, encoding="utf-8")
+    for image in composed.images:
+        destination = target / image.src
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image.path, destination)
+    return target
