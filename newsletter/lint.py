@@ -80,8 +80,8 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' field",
             severity="warning")
 
-    if len(composed.subject) > SUBJECT_WARNING_CHARS:
-        add(f"subject is {len(composed.subject)} characters; inboxes show about "
+    if len(issue.subject) > SUBJECT_WARNING_CHARS:
+        add(f"subject is {len(issue.subject)} characters; inboxes show about "
             f"{SUBJECT_WARNING_CHARS}", "subject", issue.lines.get("subject"), "warning")
     if not issue.preheader:
         add("no preheader: inboxes will show the first words of the email instead",

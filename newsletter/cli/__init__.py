@@ -14,6 +14,7 @@ import click
 from .. import __version__
 from ..errors import IssueFileError, NewsletterError
 from . import compose as compose_commands
+from . import send as send_commands
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -59,6 +60,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 compose_commands.register(cli)
+send_commands.register(cli)
 
 
 def main() -> None:

@@ -1,0 +1,217 @@
+"""Composed email + recipient -> the exact bytes handed to a transport.
+
+The MIME structure is built once per issue. Each part's body is split at its placeholders
+and the literal pieces are quoted-printable encoded once, each ending in a soft line break;
+per recipient only the short values are encoded and the pieces joined. A placeholder can
+therefore never be cut by a soft line break (`%%UN=\\r\\nSUB%%`), and a message costs a few
+tens of microseconds instead of building an `EmailMessage`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import html
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.header import Header
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+
+from .compose import PLACEHOLDER, ComposedEmail, issue_url
+from .config import Settings
+from .errors import HeaderInjectionError
+from .signing import DkimSigner
+from .tokens import TEST_SUBSCRIBER_ID, Signer
+
+FORBIDDEN_IN_HEADERS = re.compile("[\r\n\x00\u2028\u2029\x85]")
+SOFT_BREAK = b"=\r\n"
+TEST_LIST = "__test__"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who gets one message: the subscriber, and the list the message is sent for."""
+
+    subscriber_id: int
+    email: str
+    name: str = ""
+    list_name: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Personalised:
+    """One recipient's message: wire bytes plus what the API transports need instead."""
+
+    recipient: Recipient
+    message_id: str
+    values: dict[str, str]  # placeholder -> plain value
+    headers: dict[str, str]  # the per-recipient headers, already encoded
+    data: bytes
+
+
+def check_header_value(value: str, source: str) -> str:
+    """Refuse CR, LF, NUL and Unicode line separators anywhere a header is made from."""
+    if FORBIDDEN_IN_HEADERS.search(value):
+        raise HeaderInjectionError(f"{source}: contains a line break or NUL character "
+                                   f"({value[:60]!r}); header values must be one line")
+    return value
+
+
+def address_header(name: str, email: str, source: str) -> str:
+    """`Name <address>`: the name quoted if it has specials (a comma), RFC 2047 if not ASCII."""
+    check_header_value(name, f"{source} name")
+    check_header_value(email, f"{source} address")
+    if not email.isascii():
+        raise HeaderInjectionError(f"{source} address {email!r}: non-ASCII addresses need "
+                                   "SMTPUTF8, which this program does not send")
+    if not name:
+        return email
+    if name.isascii():
+        return formataddr((name, email))
+    return f"{Header(name, 'utf-8').encode(linesep=chr(13) + chr(10))} <{email}>"
+
+
+class _Part:
+    """One text part, pre-encoded around its placeholders."""
+
+    def __init__(self, content_type: str, body: str, fixed: Mapping[str, str], *,
+                 escape: bool) -> None:
+        self.escape = escape
+        pieces = PLACEHOLDER.split(body.replace("\r\n", "\n"))
+        self.literals: list[bytes] = []
+        self.slots: list[str] = []
+        literal = pieces[0]
+        for index in range(1, len(pieces), 2):
+            name, following = pieces[index], pieces[index + 1]
+            if name in fixed:  # same for every recipient: baked in now
+                literal += _escaped(fixed[name], escape) + following
+                continue
+            self.literals.append(_qp(literal, soft_end=True))
+            self.slots.append(name)
+            literal = following
+        self.literals.append(_qp(literal, soft_end=False))
+        self.header = (f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii")
+
+    def render(self, values: Mapping[str, str], out: list[bytes]) -> None:
+        out.append(self.header)
+        literals = self.literals
+        for index, name in enumerate(self.slots):
+            out.append(literals[index])
+            out.append(_qp(_escaped(values.get(name, ""), self.escape), soft_end=True))
+        out.append(literals[-1])
+
+
+class MessageFactory:
+    """Everything common to the messages of one issue, prepared once."""
+
+    def __init__(self, composed: ComposedEmail, settings: Settings, signer: Signer, *,
+                 send_key: str, date: dt.datetime | None = None,
+                 dkim: DkimSigner | None = None) -> None:
+        self.composed, self.settings, self.signer, self.dkim = composed, settings, signer, dkim
+        self.send_key = send_key  # with the subscriber id, makes a stable Message-ID
+        self.test = composed.test
+        self.web_url = issue_url(settings, composed.issue)
+        self.base_url = settings.base_url.rstrip("/")
+        self.sender_address = settings.sender_address
+        self.domain = settings.sender_domain
+        self.unsubscribe_mailto = settings.unsubscribe_mailto
+        fixed = {"web_url": self.web_url}
+        html_body = composed.html_with_assets(self.web_url)
+        self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
+                      _Part("text/html", html_body, fixed, escape=True))
+        self.boundary = "=_nl_" + secrets.token_hex(12)
+        self.common = self._common_headers(date or dt.datetime.now(dt.UTC))
+
+    def _common_headers(self, date: dt.datetime) -> bytes:
+        s = self.settings
+        sender_name, sender_email = parseaddr(check_header_value(s.sender, "newsletter.toml "
+                                                                 "sender"))
+        if not sender_email or "@" not in sender_email:
+            raise HeaderInjectionError(f"newsletter.toml sender {s.sender!r}: expected "
+                                       "'Name <address@domain>'")
+        subject = check_header_value(self.composed.subject, "issue subject")
+        lines = [
+            f"From: {address_header(sender_name, sender_email, 'newsletter.toml sender')}",
+            "Subject: " + Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+            if not subject.isascii() or len(subject) > 900 else f"Subject: {subject}",
+            f"Date: {format_datetime(date)}",
+            "MIME-Version: 1.0",
+        ]
+        if s.reply_to:
+            check_header_value(s.reply_to, "newsletter.toml reply_to")
+            lines.append("Reply-To: " + ", ".join(
+                address_header(n, a, "newsletter.toml reply_to")
+                for n, a in getaddresses([s.reply_to])))
+        list_name, list_address = parseaddr(check_header_value(s.list_id_value,
+                                                               "newsletter.toml list_id"))
+        lines.append("List-Id: " + (address_header(list_name, list_address, "list_id")
+                                    if list_name else f"<{list_address}>"))
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        lines.append(f"Content-Type: multipart/alternative; boundary=\"{self.boundary}\"")
+        return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+    def message_id(self, recipient: Recipient) -> str:
+        if self.test:  # every test send is a new message, or clients would hide it
+            return f"<test.{secrets.token_hex(8)}.{self.composed.issue.slug}@{self.domain}>"
+        key = self.signer.message_key(self.send_key, recipient.subscriber_id)
+        return f"<{self.composed.issue.slug}.{key}@{self.domain}>"
+
+    def unsubscribe_url(self, recipient: Recipient) -> str:
+        list_name = TEST_LIST if self.test else recipient.list_name
+        subscriber = TEST_SUBSCRIBER_ID if self.test else recipient.subscriber_id
+        token = self.signer.unsubscribe_token(subscriber, list_name)
+        return f"{self.base_url}/unsubscribe/{token}"
+
+    def personalise(self, recipient: Recipient, message_id: str | None = None) -> Personalised:
+        """One recipient's message; pass `message_id` to reuse the one a retry must keep."""
+        message_id = message_id or self.message_id(recipient)
+        unsubscribe = self.unsubscribe_url(recipient)
+        name = recipient.name or self.settings.name_fallback
+        values = dict(recipient.fields)
+        values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
+                      web_url=self.web_url)
+        list_unsubscribe = f"<{unsubscribe}>"
+        if self.unsubscribe_mailto:
+            list_unsubscribe += (f",\r\n <mailto:{self.unsubscribe_mailto}?subject="
+                                 f"unsubscribe%20{unsubscribe.rpartition('/')[2]}>")
+        headers = {
+            "To": address_header(recipient.name, recipient.email,
+                                 f"subscriber {recipient.email!r}"),
+            "Message-ID": message_id,
+            "List-Unsubscribe": list_unsubscribe,
+        }
+        out = [self.common]
+        for key, value in headers.items():
+            out.append(f"{key}: {value}\r\n".encode())
+        boundary = self.boundary.encode("ascii")
+        for part in self.parts:
+            out.append(b"\r\n--" + boundary + b"\r\n")
+            part.render(values, out)
+        out.append(b"\r\n--" + boundary + b"--\r\n")
+        data = b"".join(out)
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        return Personalised(recipient, message_id, values, headers, data)
+
+
+def _escaped(value: str, escape: bool) -> str:
+    return html.escape(value) if escape else value
+
+
+def _qp(text: str, *, soft_end: bool) -> bytes:
+    """Quoted-printable with CRLF lines, no line starting with '.', optionally ending softly.
+
+    A leading '.' is written `=2E` so that the SMTP transport never needs to dot-stuff.
+    """
+    if not text:
+        return b""
+    plain = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(plain, istext=True).replace(b"\n", b"\r\n")
+    encoded = encoded.replace(b"\r\n.", b"\r\n=2E")
+    if encoded.startswith(b"."):
+        encoded = b"=2E" + encoded[1:]
+    return encoded + SOFT_BREAK if soft_end else encoded

@@ -1,0 +1,62 @@
+"""Test sends: the real message, marked as a test, to reviewers; recorded in no ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import getaddresses
+
+from .compose import ComposedEmail
+from .config import Settings
+from .errors import ConfigError
+from .message import TEST_LIST, MessageFactory, Recipient
+from .signing import DkimSigner
+from .tokens import TEST_SUBSCRIBER_ID, Signer, load_secret
+from .transports import Result, Status, Transport
+
+
+@dataclass(frozen=True)
+class Delivery:
+    recipient: Recipient
+    result: Result
+
+
+def reviewers(settings: Settings, addresses: Sequence[str]) -> list[Recipient]:
+    """Recipients from --to (or the configured reviewers), `Name <address>` or bare."""
+    chosen = list(addresses) or list(settings.reviewers)
+    if not chosen:
+        raise ConfigError("no reviewers: give --to ADDRESS or set reviewers = [...] in the "
+                          "[send] section of newsletter.toml")
+    recipients = []
+    for name, address in getaddresses(chosen):
+        if "@" not in address:
+            raise ConfigError(f"reviewer {address!r}: expected an email address")
+        recipients.append(Recipient(TEST_SUBSCRIBER_ID, address, name, TEST_LIST))
+    return recipients
+
+
+def signer_for(settings: Settings) -> Signer:
+    """The token signer, its key from NEWSLETTER_SECRET or the file beside the database."""
+    return Signer(load_secret(settings.env, settings.database_path.parent))
+
+
+def send_test(composed: ComposedEmail, settings: Settings, transport: Transport,
+              recipients: Sequence[Recipient],
+              report: Callable[[Delivery], None] = lambda d: None) -> list[Delivery]:
+    """Send one test message per reviewer over `transport`; nothing is recorded as sent."""
+    if not composed.test:
+        raise ValueError("send_test needs an issue composed with test=True")
+    factory = MessageFactory(composed, settings, signer_for(settings), send_key="test",
+                             dkim=DkimSigner.from_settings(settings))
+    deliveries = []
+    with transport:
+        for recipient in recipients:
+            result = transport.send([factory.personalise(recipient)])[0]
+            delivery = Delivery(recipient, result)
+            report(delivery)
+            deliveries.append(delivery)
+    return deliveries
+
+
+def all_sent(deliveries: Sequence[Delivery]) -> bool:
+    return all(d.result.status is Status.SENT for d in deliveries)

@@ -1,0 +1,69 @@
+"""The transport contract: hand over a batch of messages, get one Result per message.
+
+A transport only speaks its wire protocol. The ledger, retries and rate limits live in the
+dispatcher, once. Batch-level failures are exceptions (see errors.py):
+
+- TransportUnavailable: nothing in the batch was handed over; it can be retried as is.
+- AuthenticationError / ConfigError: retrying cannot help; the run stops.
+- OutcomeUnknown: the batch left this machine but no verdict came back.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import ClassVar
+from urllib.parse import SplitResult
+
+from ..config import Settings
+from ..message import Personalised
+
+
+class Status(enum.StrEnum):
+    SENT = "sent"  # the server accepted the message
+    DEFERRED = "deferred"  # temporary refusal: try again later
+    FAILED = "failed"  # permanent refusal for this recipient
+    UNKNOWN = "unknown"  # the data left; no verdict (re-send only on request)
+
+
+@dataclass(frozen=True)
+class Result:
+    status: Status
+    reply: str = ""  # the server's answer, e.g. "550 5.1.1 No such user"
+    suppress: bool = False  # the address is dead: never mail it again (hard bounce)
+    throttled: bool = False  # the server asked us to slow down
+
+
+class Transport(ABC):
+    """One connection (or HTTP session) to a mail server or service."""
+
+    schemes: ClassVar[tuple[str, ...]]
+    max_batch: ClassVar[int] = 1  # messages per send() call at most
+    default_batch: ClassVar[int] = 1
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: SplitResult, settings: Settings) -> Transport:
+        """Build from `scheme://...` in newsletter.toml, --transport or NEWSLETTER_TRANSPORT."""
+
+    @property
+    def description(self) -> str:
+        """Where messages go, for logs: never includes a secret."""
+        return type(self).__name__
+
+    @abstractmethod
+    def send(self, batch: Sequence[Personalised]) -> list[Result]:
+        """Hand over `batch`; return one Result per message, in order."""
+
+    def close(self) -> None:  # noqa: B027 - most transports hold nothing to release
+        """Release the connection; sending again reopens it."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()

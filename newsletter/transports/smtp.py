@@ -1,0 +1,244 @@
+"""`smtp://[user@]host[:port][?tls=starttls|off]` and `smtps://[user@]host[:port]`.
+
+One connection carries many messages. TLS certificates and host names are verified
+(`ssl.create_default_context`, optionally with a private CA file); when STARTTLS is asked
+for and the server does not offer it, nothing is sent. The password comes only from
+NEWSLETTER_SMTP_PASSWORD.
+
+The message data is pre-encoded with CRLF line ends and no line starting with '.', so it
+is written to the socket as is instead of through `smtplib.SMTP.data`, which rescans every
+message with two regular expressions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import smtplib
+import socket
+import ssl
+from collections.abc import Sequence
+from urllib.parse import SplitResult, parse_qs, unquote
+
+from ..config import Settings
+from ..errors import AuthenticationError, ConfigError, TransportError, TransportUnavailable
+from ..message import Personalised
+from .base import Result, Status, Transport
+
+HARD_BOUNCE_CODES = {550, 551, 553}  # mailbox unknown, not local, name not allowed
+PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
+
+
+class SmtpTransport(Transport):
+    schemes = ("smtp", "smtps")
+
+    def __init__(self, host: str, port: int, *, sender: str, implicit_tls: bool = False,
+                 starttls: bool = True, username: str | None = None,
+                 password: str | None = None, ca_file: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.implicit_tls, self.starttls = implicit_tls, starttls
+        self.username, self._password = username, password
+        self.ca_file, self.timeout = ca_file, timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_url(cls, url: SplitResult, settings: Settings) -> SmtpTransport:
+        shown = f"{url.scheme}://{url.hostname or ''}"
+        if url.password is not None:
+            raise ConfigError(f"transport {shown}: do not put the password in the URL; "
+                              f"set {PASSWORD_VARIABLE} in the environment instead")
+        if not url.hostname:
+            raise ConfigError(f"transport {shown}: expected a host, as in "
+                              "smtp://user@smtp.example.org:587")
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        unknown = set(query) - {"tls", "ca_file"}
+        if unknown:
+            raise ConfigError(f"transport {shown}: unknown option(s) {', '.join(sorted(unknown))};"
+                              " expected tls=starttls|off or ca_file=PATH")
+        implicit = url.scheme == "smtps"
+        tls = query.get("tls", "implicit" if implicit else "starttls")
+        if tls not in ("starttls", "off", "implicit") or (implicit and tls == "off"):
+            raise ConfigError(f"transport {shown}: tls={tls!r}; expected starttls or off")
+        username = unquote(url.username) if url.username else None
+        password = settings.env.get(PASSWORD_VARIABLE)
+        if username and not password:
+            raise ConfigError(f"transport {shown}: user {username!r} needs a password; set "
+                              f"{PASSWORD_VARIABLE} in the environment")
+        if username and tls == "off" and not _is_loopback(url.hostname):
+            raise ConfigError(f"transport {shown}: refusing to send a password without TLS "
+                              "to a host that is not this machine")
+        ca_file = query.get("ca_file") or settings.ca_file
+        return cls(url.hostname, url.port or (465 if implicit else 587),
+                   sender=settings.sender_address, implicit_tls=implicit,
+                   starttls=tls == "starttls", username=username, password=password,
+                   ca_file=str(settings.path(ca_file)) if ca_file else None,
+                   timeout=settings.timeout)
+
+    @property
+    def description(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        mode = "TLS" if self.implicit_tls else ("STARTTLS" if self.starttls else "no TLS")
+        return f"SMTP {user}{self.host}:{self.port} ({mode})"
+
+    def _where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        """Connect, secure and log in; fatal problems raise, passing ones are Unavailable."""
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"ca_file {self.ca_file}: cannot be read ({exc})") from None
+        smtp: smtplib.SMTP | None = None
+        try:
+            if self.implicit_tls:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp.ehlo()
+            if self.starttls and not self.implicit_tls:
+                if not smtp.has_extn("starttls"):
+                    raise TransportError(f"{self._where()} does not offer STARTTLS; refusing to "
+                                         "send in plaintext (use ?tls=off only for a local "
+                                         "relay)")
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self._password or "")
+            return smtp
+        except ssl.SSLCertVerificationError as exc:
+            _abort(smtp)
+            raise TransportError(f"{self._where()}: TLS certificate not trusted "
+                                 f"({exc.verify_message}); nothing was sent. For a private "
+                                 "relay, set ca_file") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            _abort(smtp)
+            raise AuthenticationError(
+                f"{self._where()} refused the login of {self.username!r}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}; check the user in the transport "
+                f"URL and {PASSWORD_VARIABLE}", _reply(exc.smtp_code, exc.smtp_error)) from None
+        except smtplib.SMTPNotSupportedError:
+            _abort(smtp)
+            raise TransportError(f"{self._where()} does not offer AUTH; remove the user from "
+                                 "the transport URL or use another port") from None
+        except TransportError:
+            _abort(smtp)
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            _abort(smtp)
+            raise TransportUnavailable(f"{self._where()}: cannot connect ({_describe(exc)})",
+                                       throttled=_code(exc) == 421) from None
+
+    def send(self, batch: Sequence[Personalised]) -> list[Result]:
+        results: list[Result] = []
+        for message in batch:
+            try:
+                if self._smtp is None:
+                    self._smtp = self._connect()
+            except TransportUnavailable as exc:
+                if not results:
+                    raise
+                results.extend(Result(Status.DEFERRED, str(exc)) for _ in batch[len(results):])
+                break
+            results.append(self._send_one(self._smtp, message))
+        return results
+
+    def _send_one(self, smtp: smtplib.SMTP, message: Personalised) -> Result:
+        recipient = message.recipient.email
+        try:
+            code, reply = smtp.mail(self.sender)
+            if code != 250:
+                if code >= 500:
+                    self.close()
+                    raise TransportError(f"{self._where()} refuses the sender {self.sender}: "
+                                         f"{_reply(code, reply)}", _reply(code, reply))
+                return self._refused(smtp, code, reply)
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                return self._refused(smtp, code, reply)
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                return self._refused(smtp, code, reply)
+        except (smtplib.SMTPException, OSError) as exc:  # nothing of the message was sent
+            self._drop()
+            return Result(Status.DEFERRED, f"{self._where()}: {_describe(exc)}",
+                          throttled=_code(exc) == 421)
+        try:
+            smtp.send(message.data)
+            smtp.send(b".\r\n")
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as exc:  # the data left; the verdict did not come
+            self._drop()
+            return Result(Status.UNKNOWN, f"{self._where()}: connection lost after the message "
+                                          f"data ({_describe(exc)})")
+        if code == 250:
+            return Result(Status.SENT, _reply(code, reply))
+        if code == 421:
+            self._drop()
+        return Result(Status.DEFERRED if code < 500 else Status.FAILED, _reply(code, reply),
+                      throttled=code == 421)
+
+    def _refused(self, smtp: smtplib.SMTP, code: int, reply: bytes) -> Result:
+        """A refusal before the message data: classify it and get ready for the next one."""
+        text = _reply(code, reply)
+        if code == 421 or code < 0:
+            self._drop()
+            return Result(Status.DEFERRED, text, throttled=code == 421)
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+        if code < 500:
+            return Result(Status.DEFERRED, text)
+        return Result(Status.FAILED, text, suppress=code in HARD_BOUNCE_CODES)
+
+    def _drop(self) -> None:
+        _abort(self._smtp)
+        self._smtp = None
+
+    def close(self) -> None:
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            _abort(self._smtp)
+        self._smtp = None
+
+
+def _abort(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _text(reply: bytes | str) -> str:
+    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)[:300]
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    return f"{code} {_text(reply)}".strip()
+
+
+def _code(exc: BaseException) -> int | None:
+    return getattr(exc, "smtp_code", None)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
