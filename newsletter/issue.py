@@ -93,8 +93,8 @@ def load_issue(path: Path, display: str | None = None) -> Issue:
     root = load(path, shown)
     reader = Reader(shown)
     issue = _read_issue(reader, root, path)
-    if reader.problems:
-        raise IssueFileError(reader.problems)
+    if reader.problems:  # in file order, as the user reads and fixes them
+        raise IssueFileError(sorted(reader.problems, key=lambda p: p.line or 0))
     assert issue is not None
     return issue
 

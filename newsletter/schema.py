@@ -12,10 +12,16 @@ from .yamlsource import Node, child_path
 
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _MAILTO = re.compile(r"^mailto:[^\s@]+@[^\s@]+$", re.IGNORECASE)
+_DATE_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\u2028\u2029]")
 
 
 def shorten(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it; lists and mappings by kind, not by contents."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
@@ -121,12 +127,14 @@ class Reader:
             return value.date()
         if isinstance(value, dt.date):
             return value
+        reason = ""
         if isinstance(value, str):
             try:
                 return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.error(node, node.path, f"expected a date like 2020-01-15, got {shorten(value)}")
+            except ValueError as exc:  # `2020-02-30` has the right shape: say what is wrong
+                reason = f" ({exc})" if _DATE_SHAPE.match(value.strip()) else ""
+        self.error(node, node.path, f"expected a date like 2020-01-15, got {shorten(value)}"
+                                    f"{reason}")
         return None
 
     def aware_datetime(self, node: Node | None) -> dt.datetime | None:

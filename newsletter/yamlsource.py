@@ -62,6 +62,9 @@ def load(path: Path, display: str | None = None) -> Node:
         line = mark.line + 1 if mark else None
         column = f"column {mark.column + 1}: " if mark else ""
         what = exc.problem or exc.context or "invalid YAML"
+        start = exc.context_mark
+        if exc.problem and exc.context and start and mark and start.line != mark.line:
+            what += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
         problem = Problem(shown, line, "", f"{column}YAML syntax error: {what}")
         raise IssueFileError([problem]) from None
     except yaml.YAMLError as exc:
@@ -101,8 +104,10 @@ def _convert(node: yaml.Node, path: str, shown: str, problems: list[Problem]) ->
     constructor = yaml.constructor.SafeConstructor()
     try:
         value = constructor.construct_object(node, deep=True)
-    except (yaml.constructor.ConstructorError, ValueError) as exc:
-        problems.append(Problem(shown, line, path, f"cannot read value: {exc}"))
-        value = None
-    raw = node.value if node.style is None else None  # only plain (unquoted) scalars
+    except (yaml.constructor.ConstructorError, ValueError):
+        # `2020-02-30` looks like a date to YAML but is none: keep the text, so that a text
+        # field accepts it and a date field reports it as a date it cannot read.
+        value = node.value
+    # only plain (unquoted) scalars; libyaml marks them with style '', PyYAML with None
+    raw = node.value if not node.style else None
     return Node(value, line, path, raw=raw if isinstance(raw, str) else None)
