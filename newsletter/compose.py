@@ -110,6 +110,8 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         "markdown_inline": lambda s: Markup(markdown.to_inline_html(s)),
         "markdown_text": markdown.to_text,
         "wrap": markdown.wrap,
+        "link_line": lambda link, indent="": markdown.link_line(link.label, link.url,
+                                                                indent=indent),
         "date_range": date_range,
         "long_date": long_date,
         "asset": lambda src: ASSET_BASE + quote(src),

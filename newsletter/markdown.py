@@ -90,3 +90,11 @@ def _wrap(text: str, width: int, first: str, rest: str) -> str:
 def wrap(text: str, width: int = WIDTH, indent: str = "") -> str:
     """Wrap plain text (not Markdown) the way the text part wraps everything else."""
     return _wrap(" ".join(text.split()), width, indent, indent)
+
+
+def link_line(label: str, url: str, width: int = WIDTH, indent: str = "") -> str:
+    """`label: url` on one line when it fits, else the URL alone on the line below."""
+    line = f"{indent}{label}: {url}"
+    if len(line) <= width:
+        return line
+    return f"{wrap(label + ':', width, indent)}\n{indent}{url}"
