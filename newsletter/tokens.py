@@ -45,18 +45,32 @@ def load_secret(env: dict[str, str], folder: Path) -> bytes:
         return secret
     path = folder / SECRET_FILE
     try:
-        return path.read_bytes().strip()
+        return _read_secret(path)
     except FileNotFoundError:
         pass
     folder.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32).encode("ascii")
+    # Written in full under a temporary name, then linked into place: another process
+    # never reads a half-written (empty) key, and the first one to link wins.
+    temporary = folder / f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+        os.link(temporary, path)
     except FileExistsError:  # another process created it first: use theirs
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
+        return _read_secret(path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return key
+
+
+def _read_secret(path: Path) -> bytes:
+    secret = path.read_bytes().strip()
+    if len(secret) < 16:
+        raise ConfigError(f"{path}: the secret is empty or too short; delete the file to "
+                          "generate a new one (links already sent will stop working)")
+    return secret
 
 
 class Signer:
@@ -97,6 +111,10 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """Decode, accepting only the one spelling `_b64` makes (no stray or padding bits)."""
     if not text or len(text) > 512:
         raise ValueError("bad length")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical")
+    return data
