@@ -99,15 +99,28 @@ def contains_event(text: str, event: Event) -> bool:
 
 # --- the sample issue, built once by the real CLI and composed once in process ---------
 
+def readme_first_command() -> tuple[str, list[str]]:
+    """The comment above the README's first command, and the `newsletter` arguments in it."""
+    block = (REPO / "README.md").read_text(encoding="utf-8").split("```sh\n", 1)[1]
+    lines = block.split("```", 1)[0].splitlines()
+    comment = lines[0]
+    words = lines[1].split("&&")[-1].split()
+    assert Path(words[0]).name == "newsletter", lines[1]
+    return comment, words[1:]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """(email.html, email.txt) of `newsletter build issues/2020-01.yaml` in a fresh copy."""
+    """(email.html, email.txt) of the README's first command, run in a fresh copy."""
     project = tmp_path_factory.mktemp("project")
     shutil.copy(REPO / "newsletter.toml", project / "newsletter.toml")
     shutil.copytree(REPO / "issues", project / "issues")
-    result = run_cli("build", "issues/2020-01.yaml", cwd=project)
+    comment, args = readme_first_command()
+    assert args == ["build", "issues/2020-01.yaml"]
+    result = run_cli(*args, cwd=project)
     assert result.returncode == 0, result.stderr
-    assert "build/2020-01/" in result.stdout
+    assert "build/2020-01/" in comment  # the README says where the result is,
+    assert "-> build/2020-01/ (email.html" in result.stdout  # and so does the command
     out = project / "build" / "2020-01"
     return ((out / "email.html").read_text(encoding="utf-8"),
             (out / "email.txt").read_text(encoding="utf-8"))
