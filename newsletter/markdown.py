@@ -7,6 +7,7 @@ part says what the HTML says, with every link written out.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from functools import lru_cache
 
@@ -16,9 +17,26 @@ from markdown_it.token import Token
 WIDTH = 72
 
 
+# A personal value in a link (`[my page](https://x.org/?who=%%email%%)`) must reach the
+# message step as typed; Markdown would percent-encode it into `%25%25email%25%25`.
+_PLACEHOLDER = re.compile(r"%%[a-z][a-z0-9_]{0,40}%%")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "typographer": False}).disable("image")
+    parser = MarkdownIt("commonmark", {"html": False, "typographer": False}).disable("image")
+    normalize = parser.normalizeLink
+
+    def normalize_keeping_placeholders(url: str) -> str:
+        found = _PLACEHOLDER.findall(url)
+        if not found:
+            return normalize(url)
+        numbers = iter(range(len(found)))
+        marked = _PLACEHOLDER.sub(lambda m: f"NLPLACEHOLDER{next(numbers)}X", url)
+        return re.sub(r"NLPLACEHOLDER(\d+)X", lambda m: found[int(m.group(1))], normalize(marked))
+
+    parser.normalizeLink = normalize_keeping_placeholders  # type: ignore[method-assign]
+    return parser
 
 
 def to_html(source: str) -> str:

@@ -215,6 +215,30 @@ def test_placeholders_survive_mjml_and_premailer(composed: ComposedEmail) -> Non
     assert composed.fields == {"name", "unsubscribe_url", "web_url"}
 
 
+def test_placeholders_typed_in_the_issue_survive_in_text_and_links(
+        tmp_path: Path, settings: Settings) -> None:
+    issue = write_issue(tmp_path, """\
+        date: 2020-01-10
+        subject: Placeholders
+        items:
+          - title: Your membership, %%name%%
+            body: |
+              See [your page](https://efus.eu/members?who=%%email%%&city=%%city%%),
+              %%name%%.
+            link:
+              url: https://efus.eu/renew?who=%%email%%
+              label: Renew your membership
+    """)
+    email = compose(issue, settings)
+    assert "Your membership, %%name%%" in email.html
+    assert 'href="https://efus.eu/members?who=%%email%%&amp;city=%%city%%"' in email.html
+    assert 'href="https://efus.eu/renew?who=%%email%%"' in email.html
+    assert "<https://efus.eu/members?who=%%email%%&city=%%city%%>" in email.text
+    assert "https://efus.eu/renew?who=%%email%%" in email.text
+    assert "%25" not in email.html + email.text
+    assert email.fields == {"name", "email", "city", "unsubscribe_url", "web_url"}
+
+
 def test_media_queries_stay_in_head_and_theme_css_is_inlined(composed: ComposedEmail) -> None:
     head, _, body = composed.html.partition("</head>")
     assert "@media only screen and (max-width: 479px)" in head
