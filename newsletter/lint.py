@@ -15,6 +15,7 @@ SUBJECT_WARNING_CHARS = 70  # what a phone's inbox row shows, roughly
 PREHEADER_WARNING_CHARS = 150
 IMAGE_WARNING_BYTES = 300_000
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
+STYLE_ELEMENT = re.compile(r"(?is)<style\b.*?</style>")  # compact CSS writes `}}` legitimately
 RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "web_url"})
 # Sample values about as long as real ones, so the size check measures what is sent.
 SAMPLE_VALUES = {
@@ -71,7 +72,8 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         add(f"base_url {settings.base_url!r} is not https: unsubscribe and web links would be "
             "sent unencrypted", field="newsletter.toml: base_url", severity="warning")
 
-    for part, body in (("HTML part", composed.html), ("text part", composed.text)):
+    for part, body in (("HTML part", STYLE_ELEMENT.sub("", composed.html)),
+                       ("text part", composed.text)):
         leftover = TEMPLATE_SYNTAX.search(body)
         if leftover:
             context = body[max(0, leftover.start() - 30): leftover.end() + 30].replace("\n", " ")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+REPO = Path(__file__).resolve().parent.parent
 
 ISSUE = """\
     date: 2020-01-10
@@ -66,6 +68,20 @@ def test_leftover_template_syntax_is_an_error(project: Path, cli: Cli) -> None:
     assert any("leftover template syntax '{{' in the text part" in line for line in found)
     assert result.stderr.splitlines()[-1] == \
         "issues/check.yaml: 2 error(s), 0 warning(s); fix the errors before sending."
+
+
+def test_compact_css_in_a_theme_is_not_taken_for_template_syntax(project: Path, cli: Cli) -> None:
+    theme = project / "templates" / "compact"
+    shutil.copytree(REPO / "templates" / "default", theme)
+    template = theme / "newsletter.mjml.j2"
+    text = template.read_text(encoding="utf-8")
+    text = re.sub(r"(?s)<mj-style>.*?</mj-style>",
+                  "<mj-style>@media (max-width:479px){h1{font-size:22px !important}}</mj-style>",
+                  text)
+    template.write_text(text, encoding="utf-8")
+    result = check(project, cli, ISSUE.replace("    items:", "    template: compact\n    items:"))
+    assert result.returncode == 0, result.stderr
+    assert findings(result) == []
 
 
 def test_html_over_gmail_clipping_size_is_an_error(project: Path, cli: Cli) -> None:
