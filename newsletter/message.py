@@ -21,12 +21,14 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from .compose import PLACEHOLDER, ComposedEmail, issue_url
 from .config import Settings
-from .errors import HeaderInjectionError
+from .errors import ConfigError, HeaderInjectionError
 from .signing import DkimSigner
 from .tokens import TEST_SUBSCRIBER_ID, Signer
 
-FORBIDDEN_IN_HEADERS = re.compile("[\r\n\x00\u2028\u2029\x85]")
-SOFT_BREAK = b"=\r\n"
+# CR, LF, NUL, the other C0 controls but TAB, DEL, and what str.splitlines() breaks on.
+FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
+QP_LINE = 76  # RFC 2045: at most 76 octets per quoted-printable line, soft break included
 TEST_LIST = "__test__"
 
 
@@ -55,7 +57,7 @@ class Personalised:
 def check_header_value(value: str, source: str) -> str:
     """Refuse CR, LF, NUL and Unicode line separators anywhere a header is made from."""
     if FORBIDDEN_IN_HEADERS.search(value):
-        raise HeaderInjectionError(f"{source}: contains a line break or NUL character "
+        raise HeaderInjectionError(f"{source}: contains a line break or control character "
                                    f"({value[:60]!r}); header values must be one line")
     return value
 
@@ -148,6 +150,9 @@ class MessageFactory:
                 for n, a in getaddresses([s.reply_to])))
         list_name, list_address = parseaddr(check_header_value(s.list_id_value,
                                                                "newsletter.toml list_id"))
+        if not LIST_ID.fullmatch(list_address):
+            raise ConfigError(f"newsletter.toml list_id {s.list_id_value!r}: expected "
+                              "'Name <label.example.org>', a dot-atom in <> (RFC 2919)")
         lines.append("List-Id: " + (address_header(list_name, list_address, "list_id")
                                     if list_name else f"<{list_address}>"))
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
@@ -214,4 +219,27 @@ def _qp(text: str, *, soft_end: bool) -> bytes:
     encoded = encoded.replace(b"\r\n.", b"\r\n=2E")
     if encoded.startswith(b"."):
         encoded = b"=2E" + encoded[1:]
-    return encoded + SOFT_BREAK if soft_end else encoded
+    if soft_end:
+        encoded += b"="
+    if len(encoded) > QP_LINE:  # b2a_qp's lines can end at 77-78 octets, and so can ours
+        encoded = b"\r\n".join(folded for line in encoded.split(b"\r\n")
+                                for folded in _fold(line))
+    return encoded + b"\r\n" if soft_end else encoded
+
+
+def _fold(line: bytes) -> list[bytes]:
+    """A quoted-printable line cut into lines of 76 octets or less, never inside `=XX`."""
+    body, end = (line[:-1], b"=") if line.endswith(b"=") else (line, b"")
+    lines = []
+    while len(body) + len(end) > QP_LINE:
+        cut = QP_LINE - 1
+        if body[cut - 1:cut] == b"=":
+            cut -= 1
+        elif body[cut - 2:cut - 1] == b"=":
+            cut -= 2
+        lines.append(body[:cut] + b"=")
+        body = body[cut:]
+        if body.startswith(b"."):
+            body = b"=2E" + body[1:]
+    lines.append(body + end)
+    return lines
