@@ -1,0 +1,139 @@
+"""The SQLite file shared by the subscriber store and the send ledger, and its migrations.
+
+Every schema change is a numbered `Migration` appended to MIGRATIONS; a database records
+what it has applied in `schema_migrations`, so an older file is brought up to date on open
+without losing data. Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import StoreError
+
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str  # a script; it runs in one transaction with the schema_migrations record
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "subscribers, lists and memberships", """
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused
+            email TEXT NOT NULL,                   -- as the subscriber wrote it
+            key TEXT NOT NULL UNIQUE,              -- normalised and lower-cased
+            name TEXT NOT NULL DEFAULT '',
+            fields TEXT NOT NULL DEFAULT '{}',     -- JSON object of extra fields
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+            status_changed_at TEXT NOT NULL,
+            status_reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE lists (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE memberships (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers (id),
+            list_id INTEGER NOT NULL REFERENCES lists (id),
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'unsubscribed')),
+            changed_at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (list_id, subscriber_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX memberships_by_subscriber ON memberships (subscriber_id);
+    """),
+    Migration(2, "active_recipients view for the send ledger", """
+        CREATE VIEW active_recipients (subscriber_id, email, name, list_name) AS
+            SELECT s.id, s.email, s.name, l.name
+            FROM memberships m
+            JOIN subscribers s ON s.id = m.subscriber_id
+            JOIN lists l ON l.id = m.list_id
+            WHERE s.status = 'active' AND m.status = 'active';
+    """),
+]
+
+
+def utc_now() -> str:
+    """The timestamp format of every *_at column: ISO 8601 UTC to the second."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_database(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+    """Open (creating it mode 0600) the database at `path` and apply pending migrations.
+
+    With `threads`, the connection may be used from several threads; the caller then
+    serialises every use with a lock of its own (the send ledger does).
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=not threads)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    try:
+        migrate(conn, MIGRATIONS, str(path))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The highest migration applied to this database (0 for a new file)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                 "description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration], where: str = "") -> None:
+    """Apply the migrations newer than the database, each in its own transaction."""
+    where = where or "database"
+    current = schema_version(conn)
+    known = max((m.version for m in migrations), default=0)
+    if current > known:
+        raise StoreError(f"{where}: schema version {current} is newer than this program knows "
+                         f"({known}); upgrade newsletter")
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version > current:
+            _apply(conn, migration, where)
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration, where: str) -> None:
+    # The record goes in first: if another process applied this migration meanwhile, its
+    # primary key fails before any schema change, and we roll back and move on.
+    record = (f"INSERT INTO schema_migrations (version, description, applied_at) VALUES "
+              f"({int(migration.version)}, {_literal(migration.description)}, "
+              f"{_literal(utc_now())});")
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{record}\n{migration.sql}\n;\nCOMMIT;")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if schema_version(conn) >= migration.version:
+            return
+        raise StoreError(f"{where}: migration {migration.version} ({migration.description}) "
+                         f"failed and was rolled back: {exc}") from None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,368 @@
+"""The subscriber store: people, their status and their lists. The only SQL about people.
+
+A subscriber is unique on a key (the address as email-validator normalises it, lower-cased)
+and keeps the address as written. A status other than `active` suppresses them everywhere;
+a membership of one list can be unsubscribed on its own (the one-click link of a list).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
+from pathlib import Path
+from typing import NamedTuple
+
+from email_validator import EmailNotValidError, validate_email
+
+from .database import open_database, utc_now
+from .errors import StoreError
+from .issue import LIST_NAME
+
+STATUSES = ("active", "unsubscribed", "bounced", "complained")
+# The common shape of an address, checked without email-validator's per-character work;
+# anything else, and the domain of every first occurrence, goes through email-validator.
+_PLAIN = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9.-]+)\Z")
+_COLUMNS = "s.id, s.email, s.name, s.status, s.status_changed_at, s.status_reason, s.fields"
+
+# merge(): rows go into a temporary table first, so that duplicates and the comparison with
+# the store are a few set operations in SQLite instead of a million round trips.
+_STAGING = """
+    DROP TABLE IF EXISTS temp.import_rows;
+    CREATE TEMP TABLE import_rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,
+        email TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, sid INTEGER, state TEXT);
+"""
+_DUPLICATES = """
+    SELECT r.row, d.first
+    FROM (SELECT key, min(row) AS first FROM import_rows GROUP BY key HAVING count(*) > 1) d
+    JOIN import_rows r ON r.key = d.key AND r.row > d.first ORDER BY r.row
+"""
+_MERGE = (
+    """UPDATE import_rows SET sid = s.id, state = CASE
+        WHEN (s.status = 'bounced' AND NOT :bounced)
+          OR (s.status IN ('unsubscribed', 'complained') AND NOT :resub)
+          OR (m.status = 'unsubscribed' AND NOT :resub) THEN 'suppressed'
+        WHEN s.status != 'active' OR m.status IS NOT 'active' THEN 'added'
+        WHEN (import_rows.name != '' AND import_rows.name != s.name)
+          OR json_patch(s.fields, import_rows.fields) != s.fields THEN 'updated'
+        ELSE 'unchanged' END
+    FROM subscribers s LEFT JOIN memberships m
+        ON m.subscriber_id = s.id AND m.list_id = (SELECT id FROM lists WHERE name = :list)
+    WHERE s.key = import_rows.key""",
+    # Empty cells never erase what the store knows; a resubscription is dated.
+    """UPDATE subscribers SET
+        name = CASE WHEN r.name != '' THEN r.name ELSE subscribers.name END,
+        fields = json_patch(subscribers.fields, r.fields),
+        status = 'active',
+        status_changed_at = CASE WHEN subscribers.status != 'active' THEN :now
+                                 ELSE subscribers.status_changed_at END,
+        status_reason = CASE WHEN subscribers.status != 'active' THEN :reason
+                             ELSE subscribers.status_reason END
+    FROM import_rows r WHERE r.sid = subscribers.id AND r.state IN ('added', 'updated')""",
+    """INSERT INTO subscribers (email, key, name, fields, status, status_changed_at,
+                                status_reason, created_at)
+    SELECT email, key, name, json_patch('{}', fields), 'active', :now, :reason, :now
+    FROM import_rows WHERE sid IS NULL ORDER BY key""",
+    """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
+    SELECT s.id, (SELECT id FROM lists WHERE name = :list), 'active', :now, :reason
+    FROM import_rows r JOIN subscribers s ON s.key = r.key
+    WHERE coalesce(r.state, 'added') = 'added' ORDER BY r.key
+    ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = 'active',
+        changed_at = excluded.changed_at, reason = excluded.reason
+        WHERE memberships.status != 'active'""",
+)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str  # one of STATUSES
+    status_changed_at: dt.datetime
+    status_reason: str
+    fields: dict[str, str]  # extra template fields: city, organisation, language...
+
+
+@dataclass(frozen=True)
+class Membership:
+    list_name: str
+    status: str  # active or unsubscribed
+    changed_at: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class ListCounts:
+    name: str
+    active: int
+    unsubscribed: int
+    bounced: int
+    complained: int
+
+    @property
+    def total(self) -> int:
+        return self.active + self.unsubscribed + self.bounced + self.complained
+
+
+class NewRow(NamedTuple):
+    """One subscriber to merge into a list; `row` locates it in its source file."""
+
+    row: int
+    email: str
+    key: str
+    name: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    added: int  # new on the list (or back on it with --resubscribe)
+    updated: int  # already on it; name or fields changed
+    unchanged: int
+    suppressed: int  # unsubscribed, bounced or complained: left alone
+    duplicates: list[tuple[int, int]]  # (row, earlier row with the same address)
+
+
+def address_key(address: str) -> str:
+    """The unique key of `address`; raises EmailNotValidError (a ValueError) if invalid."""
+    if len(address) <= 64 and (match := _PLAIN.match(address)) and _plain_domain(match[1]):
+        return address.lower()
+    return validate_email(address, check_deliverability=False).normalized.lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def _plain_domain(domain: str) -> bool:
+    # True when email-validator accepts the domain and only lower-cases it. Cached: a
+    # million addresses share a few thousand domains.
+    try:
+        checked = validate_email("x@" + domain, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return checked.domain == domain.lower()
+
+
+def _subscriber(row: tuple) -> Subscriber:  # type: ignore[type-arg]
+    return Subscriber(row[0], row[1], row[2], row[3], _time(row[4]), row[5], json.loads(row[6]))
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _json(fields: dict[str, str]) -> str:
+    # json.dumps costs three times as much, a second per million rows.
+    return "{" + ",".join([_quote(k) + ":" + _quote(v) for k, v in fields.items()]) + "}"
+
+
+class SubscriberStore:
+    """Subscribers and lists in the SQLite file at `path` (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = open_database(path)
+
+    def __enter__(self) -> SubscriberStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # busy for longer than the timeout
+            raise StoreError(f"{self.path}: {exc}; try again when the other command ends"
+                             ) from None
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT" if commit else "ROLLBACK")
+
+    def _key(self, email: str) -> str:
+        try:
+            return address_key(email.strip())
+        except ValueError as exc:
+            raise StoreError(f"{email!r} is not a valid address: {exc}") from None
+
+    # Reading
+
+    def get(self, email: str) -> Subscriber | None:
+        """The subscriber with this address, in any letter case."""
+        try:
+            key = address_key(email.strip())
+        except ValueError:
+            return None
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM subscribers s WHERE key = ?",
+                                 (key,)).fetchone()
+        return _subscriber(row) if row else None
+
+    def get_by_id(self, subscriber_id: int) -> Subscriber | None:
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM subscribers s WHERE id = ?",
+                                 (subscriber_id,)).fetchone()
+        return _subscriber(row) if row else None
+
+    def memberships(self, subscriber_id: int) -> list[Membership]:
+        rows = self._conn.execute(
+            "SELECT l.name, m.status, m.changed_at, m.reason FROM memberships m "
+            "JOIN lists l ON l.id = m.list_id WHERE m.subscriber_id = ? ORDER BY l.name",
+            (subscriber_id,))
+        return [Membership(name, status, _time(at), reason) for name, status, at, reason in rows]
+
+    def lists(self) -> list[ListCounts]:
+        """Every list with its members counted by status (a global status wins)."""
+        rows = self._conn.execute("""
+            SELECT l.name,
+                   total(s.status = 'active' AND m.status = 'active'),
+                   total(s.status = 'unsubscribed' OR
+                         (s.status = 'active' AND m.status = 'unsubscribed')),
+                   total(s.status = 'bounced'), total(s.status = 'complained')
+            FROM lists l
+            LEFT JOIN memberships m ON m.list_id = l.id
+            LEFT JOIN subscribers s ON s.id = m.subscriber_id
+            GROUP BY l.id ORDER BY l.name""")
+        return [ListCounts(name, *(int(n) for n in counts)) for name, *counts in rows]
+
+    def stream(self, list_names: Sequence[str], only_active: bool = True,
+               batch_size: int = 1000) -> Iterator[Subscriber]:
+        """The members of any of these lists, each once, in id order, read in batches."""
+        cursor = self._conn.execute(f"SELECT {_COLUMNS} {self._members(list_names, only_active)}"
+                                    " ORDER BY s.id", self._list_ids(list_names))
+        try:
+            while rows := cursor.fetchmany(batch_size):
+                yield from map(_subscriber, rows)
+        finally:
+            cursor.close()
+
+    def count_active(self, list_names: Sequence[str]) -> int:
+        """How many subscribers `stream(list_names)` would give."""
+        return self._conn.execute(f"SELECT count(*) {self._members(list_names, True)}",
+                                  self._list_ids(list_names)).fetchone()[0]
+
+    def field_names(self, list_names: Sequence[str]) -> list[str]:
+        """The extra fields that active members of these lists have, sorted."""
+        rows = self._conn.execute(
+            f"SELECT DISTINCT f.key FROM (SELECT s.fields {self._members(list_names, True)}) s,"
+            " json_each(s.fields) f ORDER BY f.key", self._list_ids(list_names))
+        return [name for (name,) in rows]
+
+    def _members(self, list_names: Sequence[str], only_active: bool) -> str:
+        marks = ", ".join("?" * len(list_names))
+        active = " AND m.status = 'active'" if only_active else ""
+        return (f"FROM subscribers s WHERE EXISTS (SELECT 1 FROM memberships m WHERE "
+                f"m.list_id IN ({marks}) AND m.subscriber_id = s.id{active})"
+                + (" AND s.status = 'active'" if only_active else ""))
+
+    def _list_ids(self, list_names: Sequence[str]) -> list[int]:
+        known = dict(self._conn.execute("SELECT name, id FROM lists").fetchall())
+        missing = [name for name in list_names if name not in known]
+        if missing or not list_names:
+            raise StoreError(f"no list named {', '.join(missing) or '(none given)'}; lists: "
+                             + (", ".join(sorted(known)) or "none yet"))
+        return [known[name] for name in list_names]
+
+    # Changing
+
+    def add(self, email: str, list_name: str, name: str = "",
+            fields: dict[str, str] | None = None, *, resubscribe: bool = False,
+            resubscribe_bounced: bool = False, reason: str = "added by hand") -> str:
+        """Add one address to a list: 'added', 'updated', 'unchanged' or 'suppressed'."""
+        row = NewRow(1, email.strip(), self._key(email), name.strip(), fields or {})
+        result = self.merge([row], list_name, resubscribe=resubscribe,
+                            resubscribe_bounced=resubscribe_bounced, reason=reason)
+        return next(state for state in ("added", "updated", "unchanged", "suppressed")
+                    if getattr(result, state))
+
+    def remove(self, email: str, list_name: str) -> bool:
+        """Take an address off a list without suppressing it; False if it was not on it."""
+        with self._transaction() as conn:
+            return conn.execute(
+                "DELETE FROM memberships WHERE subscriber_id = (SELECT id FROM subscribers "
+                "WHERE key = ?) AND list_id = (SELECT id FROM lists WHERE name = ?)",
+                (self._key(email), list_name)).rowcount > 0
+
+    def unsubscribe(self, email: str, list_name: str | None = None,
+                    reason: str = "") -> Subscriber:
+        """Suppress an address: on one list if `list_name` is given, else everywhere."""
+        if list_name is None:
+            return self._set_status(email, "unsubscribed", reason)
+        with self._transaction() as conn:
+            changed = conn.execute(
+                "UPDATE memberships SET status = 'unsubscribed', changed_at = ?, reason = ? "
+                "WHERE subscriber_id = (SELECT id FROM subscribers WHERE key = ?) "
+                "AND list_id = (SELECT id FROM lists WHERE name = ?) "
+                "RETURNING subscriber_id", (utc_now(), reason, self._key(email), list_name))
+            found = changed.fetchone()
+        if found is None:
+            raise StoreError(f"{email} is not on the list {list_name}")
+        return self.get_by_id(found[0])  # type: ignore[return-value]
+
+    def mark_bounced(self, email: str, reason: str) -> Subscriber:
+        """A hard bounce: never mail this address again unless told to explicitly."""
+        return self._set_status(email, "bounced", reason)
+
+    def mark_complained(self, email: str, reason: str) -> Subscriber:
+        """A spam complaint: suppress like an unsubscribe."""
+        return self._set_status(email, "complained", reason)
+
+    def _set_status(self, email: str, status: str, reason: str) -> Subscriber:
+        # An unknown address is recorded too, so that a later import cannot add it back.
+        now = utc_now()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO subscribers (email, key, status, status_changed_at, status_reason,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "status = excluded.status, status_changed_at = excluded.status_changed_at, "
+                "status_reason = excluded.status_reason WHERE status != excluded.status",
+                (email.strip(), self._key(email), status, now, reason, now))
+        return self.get(email)  # type: ignore[return-value]
+
+    def merge(self, rows: Iterable[NewRow], list_name: str, *, resubscribe: bool = False,
+              resubscribe_bounced: bool = False, reason: str = "",
+              dry_run: bool = False) -> MergeResult:
+        """Add or update many subscribers on one list in a single transaction.
+
+        Rows repeating an earlier row's address are left out and reported. Nothing is
+        written if `dry_run`, but the counts are the same.
+        """
+        if not LIST_NAME.match(list_name):
+            raise StoreError(f"{list_name!r} is not a list name: use lower-case letters, "
+                             "digits, - and _ (as in the issue file's lists:)")
+        conn = self._conn
+        conn.executescript(_STAGING)
+        try:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO import_rows (row, key, email, name, fields) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             ((r.row, r.key, r.email, r.name, _json(r.fields)) for r in rows))
+            conn.execute("COMMIT")
+            conn.execute("CREATE INDEX temp.import_rows_key ON import_rows (key, row)")
+            duplicates = conn.execute(_DUPLICATES).fetchall()
+            conn.executemany("DELETE FROM import_rows WHERE row = ?", ((r,) for r, _ in duplicates))
+            params = {"list": list_name, "now": utc_now(), "reason": reason,
+                      "resub": resubscribe, "bounced": resubscribe_bounced}
+            with self._transaction(commit=not dry_run):
+                conn.execute("INSERT OR IGNORE INTO lists (name, created_at) VALUES (:list, :now)",
+                             params)
+                for statement in _MERGE:
+                    conn.execute(statement, params)
+                counts = dict(conn.execute("SELECT coalesce(state, 'added'), count(*) "
+                                           "FROM import_rows GROUP BY 1").fetchall())
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.execute("DROP TABLE temp.import_rows")
+        return MergeResult(counts.get("added", 0), counts.get("updated", 0),
+                           counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates)
