@@ -14,6 +14,7 @@ import click
 from .. import __version__
 from ..errors import IssueFileError, NewsletterError
 from . import compose as compose_commands
+from . import preview as preview_commands
 from . import send as send_commands
 
 EXIT_FAILURE = 1
@@ -60,6 +61,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 compose_commands.register(cli)
+preview_commands.register(cli)
 send_commands.register(cli)
 
 

@@ -1,0 +1,273 @@
+"""The local preview: the latest build of one issue, rebuilt on save, served on 127.0.0.1.
+
+A watcher thread rebuilds once per burst of saves and bumps a version number; the page
+listens on `/events` (server-sent events) and fetches the new build without reloading.
+A build that fails is a build too: its problems replace the email on the page.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import mimetypes
+import re
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import watchfiles
+
+from .compose import compose
+from .config import Settings
+from .errors import ConfigError, IssueFileError, NewsletterError, Problem
+from .issue import load_issue
+from .lint import check
+from .publish import fill, web_html, web_values
+
+HOST = "127.0.0.1"
+PAGE = Path(__file__).with_name("preview.html")
+STEP_MS = 150  # a burst of saves ends after this much quiet...
+DEBOUNCE_MS = 1000  # ...or after this long, so a steady stream still shows up
+KEEPALIVE_SECONDS = 15.0
+# The email may load its own images and inline styles, nothing from the internet.
+EMAIL_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+_DARK = re.compile(r"prefers-color-scheme\s*:\s*dark", re.IGNORECASE)
+_LIGHT = re.compile(r"prefers-color-scheme\s*:\s*light", re.IGNORECASE)
+HTML, TEXT = "text/html; charset=utf-8", "text/plain; charset=utf-8"
+_IGNORED = watchfiles.DefaultFilter()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One build of the issue, as the preview page shows it."""
+
+    version: int
+    source: str = ""  # the issue file, as the user calls it
+    problems: tuple[str, ...] = ()  # why there is no email to show; empty when there is one
+    findings: tuple[Problem, ...] = ()
+    subject: str = ""
+    preheader: str = ""
+    sender: str = ""
+    date: str = ""
+    html: str = ""  # images under `assets/`
+    text: str = ""
+    images: dict[str, Path] = field(default_factory=dict)  # by src, the only files served
+    template_dir: Path | None = None
+
+    def state(self) -> dict[str, object]:
+        """What the page needs besides the email itself."""
+        return {
+            "version": self.version, "source": self.source, "problems": list(self.problems),
+            "findings": [{"severity": f.severity, "text": str(f)} for f in self.findings],
+            "subject": self.subject, "preheader": self.preheader, "sender": self.sender,
+            "date": self.date, "text": self.text,
+            "dark_rules": bool(_DARK.search(self.html)),
+        }
+
+
+class Preview:
+    """The latest snapshot of one issue; `watch` keeps it current, `wait` reports changes."""
+
+    def __init__(self, issue_path: Path, load_settings: Callable[[], Settings],
+                 display: Callable[[Path], str],
+                 on_build: Callable[[Snapshot], None] | None = None) -> None:
+        self.issue_path = issue_path.resolve()
+        self._settings = load_settings
+        self._display = display
+        self._on_build = on_build or (lambda snapshot: None)
+        self._changed = threading.Condition()
+        self.closed = False
+        self.snapshot = Snapshot(0)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Build the issue again; whatever goes wrong becomes the snapshot's problems."""
+        source = self._display(self.issue_path)
+        version = self.snapshot.version + 1
+        template_dir = self.snapshot.template_dir
+        try:
+            settings = self._settings()
+            issue = load_issue(self.issue_path, source)
+            template_dir = settings.template_dir(issue.template)
+            composed = compose(issue, settings)
+            snapshot = Snapshot(
+                version, source, findings=tuple(check(composed, settings, source)),
+                subject=composed.subject, preheader=composed.preheader,
+                sender=parseaddr(settings.sender)[0] or settings.sender_address,
+                date=f"{issue.date.day} {issue.date:%b}",
+                html=web_html(composed, settings, asset_base="assets/"),
+                text=fill(composed.text, web_values(settings, composed), escape=False),
+                images={image.src: image.path for image in composed.images},
+                template_dir=template_dir)
+        except Exception as exc:  # a half-edited file or theme can fail anywhere; stay up
+            snapshot = Snapshot(version, source, self._problems(exc), template_dir=template_dir)
+        with self._changed:
+            self.snapshot = snapshot
+            self._changed.notify_all()
+        self._on_build(snapshot)
+
+    def _problems(self, exc: Exception) -> tuple[str, ...]:
+        """What the page lists instead of the email, located at `file:line` when possible."""
+        if isinstance(exc, IssueFileError):
+            return tuple(str(problem) for problem in exc.problems)
+        if isinstance(exc, NewsletterError):
+            return tuple(filter(None, (str(exc), exc.hint)))
+        line = getattr(exc, "lineno", None)
+        name = getattr(exc, "filename", None)  # Jinja syntax errors carry both
+        if not name:  # other template errors: the innermost template frame
+            frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                      if f.filename.endswith(".j2")]
+            name, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
+        where = f"{self._display(Path(name))}:{line}: " if name else ""
+        return (f"{where}{type(exc).__name__}: {exc}",)
+
+    def wait(self, known: int | None, timeout: float) -> int:
+        """The current version, as soon as it differs from `known` or after `timeout`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.closed or self.snapshot.version != known,
+                                   timeout)
+            return self.snapshot.version
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def watch(self, stop: threading.Event) -> None:
+        """Rebuild once per burst of changes to the issue, its images or its theme."""
+        while not stop.is_set():
+            roots = self._roots()
+            for _ in watchfiles.watch(*roots, watch_filter=self._relevant, step=STEP_MS,
+                                      debounce=DEBOUNCE_MS, stop_event=stop,
+                                      raise_interrupt=False):
+                self.rebuild()
+                if self._roots() != roots:  # the issue switched to another theme
+                    break
+
+    def _roots(self) -> tuple[Path, ...]:
+        template_dir = self.snapshot.template_dir
+        folders = [self.issue_path.parent]
+        if template_dir is not None and template_dir.is_dir():
+            folders.append(template_dir.resolve())
+        return tuple(folders)
+
+    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
+        if not _IGNORED(change, path):
+            return False
+        changed = Path(path)
+        template_dir = self.snapshot.template_dir
+        if template_dir is not None and changed.is_relative_to(template_dir.resolve()):
+            return True
+        # Another issue's file in the same folder is not ours; its images may be.
+        return changed == self.issue_path or changed.suffix not in (".yaml", ".yml")
+
+    def email(self, dark: bool = False) -> str:
+        """The email as the frames show it: links open outside, dark rules forced on or off."""
+        html = self.snapshot.html.replace("<head>", '<head><base target="_blank">', 1)
+        if dark:
+            html = _LIGHT.sub("max-width: 0px", _DARK.sub("min-width: 0px", html))
+        return html
+
+
+def open_server(port: int) -> ThreadingHTTPServer:
+    """Listen on 127.0.0.1:`port` (0 picks a free port); a taken port is a ConfigError."""
+    try:
+        server = ThreadingHTTPServer((HOST, port), _Handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is in use; try --port {port + 1}") from None
+        raise ConfigError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None
+    server.daemon_threads = True  # open event streams must not hold up the exit
+    return server
+
+
+def serve(server: ThreadingHTTPServer, preview: Preview) -> None:
+    """Serve `preview` and keep it current until interrupted; KeyboardInterrupt propagates."""
+    server.preview = preview  # type: ignore[attr-defined]
+    stop = threading.Event()
+    watcher = threading.Thread(target=preview.watch, args=(stop,), name="watch", daemon=True)
+    watcher.start()
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+        preview.close()
+        watcher.join(timeout=2)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "newsletter-preview"
+
+    @property
+    def preview(self) -> Preview:
+        return self.server.preview  # type: ignore[attr-defined]
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host not in (HOST, "localhost"):  # a foreign site's page, via DNS rebinding
+            return self._send(403, TEXT, b"preview is served to 127.0.0.1 only\n")
+        if url.path == "/":
+            self._send(200, HTML, PAGE.read_bytes())
+        elif url.path == "/state":
+            state = json.dumps(self.preview.snapshot.state()).encode("utf-8")
+            self._send(200, "application/json", state)
+        elif url.path == "/email.html" and not self.preview.snapshot.problems:
+            dark = parse_qs(url.query).get("scheme") == ["dark"]
+            self._send(200, HTML, self.preview.email(dark).encode("utf-8"),
+                       {"Content-Security-Policy": EMAIL_CSP})
+        elif url.path == "/events":
+            self._events()
+        elif url.path.startswith("/assets/"):
+            self._image(unquote(url.path.removeprefix("/assets/")))
+        else:
+            self._send(404, TEXT, b"not found\n")
+
+    def _image(self, src: str) -> None:
+        """An image of the issue, by its `src`; no other file is served."""
+        image = self.preview.snapshot.images.get(src)
+        try:
+            body = image.read_bytes() if image else None
+        except OSError:  # removed since the build; the next build will say so
+            body = None
+        if body is None:
+            return self._send(404, TEXT, b"not an image of this issue\n")
+        self._send(200, mimetypes.guess_type(src)[0] or "application/octet-stream", body)
+
+    def _send(self, status: int, kind: str, body: bytes,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")  # a saved image must show at once
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _events(self) -> None:
+        """Server-sent events: the build version now, then at every rebuild."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        known = None
+        try:
+            self.wfile.write(b"retry: 500\n\n")  # reconnect fast when the server restarts
+            while not self.preview.closed:
+                version = self.preview.wait(known, KEEPALIVE_SECONDS)
+                if version == known:
+                    self.wfile.write(b": still here\n\n")  # finds clients that went away
+                else:
+                    self.wfile.write(f"event: build\ndata: {version}\n\n".encode())
+                    known = version
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the terminal shows builds, not requests."""
