@@ -68,11 +68,11 @@ _MERGE = (
     """INSERT INTO subscribers (email, key, name, fields, status, status_changed_at,
                                 status_reason, created_at)
     SELECT email, key, name, json_patch('{}', fields), 'active', :now, :reason, :now
-    FROM import_rows WHERE sid IS NULL ORDER BY key""",
+    FROM import_rows WHERE sid IS NULL ORDER BY row""",
     """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
     SELECT s.id, (SELECT id FROM lists WHERE name = :list), 'active', :now, :reason
     FROM import_rows r JOIN subscribers s ON s.key = r.key
-    WHERE coalesce(r.state, 'added') = 'added' ORDER BY r.key
+    WHERE coalesce(r.state, 'added') = 'added'
     ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = 'active',
         changed_at = excluded.changed_at, reason = excluded.reason
         WHERE memberships.status != 'active'""",
