@@ -25,9 +25,8 @@ from .database import open_database, utc_now
 from .errors import StoreError
 from .issue import LIST_NAME
 
-STATUSES = ("active", "unsubscribed", "bounced", "complained")
 # The common shape of an address, checked without email-validator's per-character work;
-# anything else, and the domain of every first occurrence, goes through email-validator.
+# anything else goes through email-validator, and so does each new domain (then cached).
 _PLAIN = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9.-]+)\Z")
 _COLUMNS = "s.id, s.email, s.name, s.status, s.status_changed_at, s.status_reason, s.fields"
 
@@ -84,7 +83,7 @@ class Subscriber:
     id: int
     email: str
     name: str
-    status: str  # one of STATUSES
+    status: str  # active, unsubscribed, bounced or complained
     status_changed_at: dt.datetime
     status_reason: str
     fields: dict[str, str]  # extra template fields: city, organisation, language...
@@ -300,7 +299,8 @@ class SubscriberStore:
             return self._set_status(email, "unsubscribed", reason)
         with self._transaction() as conn:
             changed = conn.execute(
-                "UPDATE memberships SET status = 'unsubscribed', changed_at = ?, reason = ? "
+                "UPDATE memberships SET changed_at = iif(status = 'active', ?, changed_at), "
+                "reason = iif(status = 'active', ?, reason), status = 'unsubscribed' "
                 "WHERE subscriber_id = (SELECT id FROM subscribers WHERE key = ?) "
                 "AND list_id = (SELECT id FROM lists WHERE name = ?) "
                 "RETURNING subscriber_id", (utc_now(), reason, self._key(email), list_name))

@@ -108,10 +108,15 @@ def test_complaint_suppresses_until_resubscribed(store: SubscriberStore) -> None
     assert store.add("ana@example.org", "members", resubscribe=True) == "added"
 
 
-def test_status_date_is_kept_when_nothing_changes(store: SubscriberStore) -> None:
+def test_unsubscribing_twice_keeps_the_first_date_and_reason(store: SubscriberStore) -> None:
+    store.add("ana@example.org", "members")
+    store.unsubscribe("ana@example.org", "members", reason="one-click")
+    store.unsubscribe("ana@example.org", "members", reason="again")
     first = store.unsubscribe("ana@example.org", reason="first")
     again = store.unsubscribe("ana@example.org", reason="second")
     assert (again.status_changed_at, again.status_reason) == (first.status_changed_at, "first")
+    [membership] = store.memberships(again.id)
+    assert (membership.status, membership.reason) == ("unsubscribed", "one-click")
 
 
 def test_stream_gives_each_subscriber_once_in_id_order(store: SubscriberStore) -> None:
