@@ -62,6 +62,43 @@ MIGRATIONS: list[Migration] = [
             JOIN lists l ON l.id = m.list_id
             WHERE s.status = 'active' AND m.status = 'active';
     """),
+    Migration(3, "the send ledger: sends and per-recipient deliveries", """
+        CREATE TABLE sends (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            issue TEXT NOT NULL UNIQUE,           -- the issue's slug: one send per issue
+            lists TEXT NOT NULL,                  -- JSON list of the lists frozen into it
+            content_hash TEXT NOT NULL,           -- the composed email when the send started
+            state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'incomplete',
+                                                 'paused', 'interrupted', 'failed')),
+            created_at REAL NOT NULL,             -- Unix times, UTC
+            started_at REAL,
+            finished_at REAL
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            send_id INTEGER NOT NULL REFERENCES sends (id),
+            subscriber_id INTEGER NOT NULL,
+            email TEXT NOT NULL,                  -- as frozen when the send started
+            list_name TEXT NOT NULL,              -- the list the message is sent for
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent',
+                                       'deferred', 'failed', 'unknown', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            first_failure_at REAL,
+            reply TEXT NOT NULL DEFAULT '',       -- the server's last answer
+            updated_at REAL,
+            suppress INTEGER NOT NULL DEFAULT 0,  -- hard bounce still to copy to the store
+            UNIQUE (send_id, subscriber_id)
+        );
+        CREATE INDEX deliveries_by_state ON deliveries (send_id, state);  -- rowid order within
+        DROP VIEW active_recipients;
+        CREATE VIEW active_recipients (subscriber_id, email, name, list_name, fields) AS
+            SELECT s.id, s.email, s.name, l.name, s.fields
+            FROM memberships m
+            JOIN subscribers s ON s.id = m.subscriber_id
+            JOIN lists l ON l.id = m.list_id
+            WHERE s.status = 'active' AND m.status = 'active';
+    """),
 ]
 
 

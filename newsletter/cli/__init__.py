@@ -16,6 +16,7 @@ from ..errors import IssueFileError, NewsletterError
 from . import compose as compose_commands
 from . import preview as preview_commands
 from . import send as send_commands
+from . import status as status_commands
 from .subscribers import subscribers as subscribers_group
 
 EXIT_FAILURE = 1
@@ -64,6 +65,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 compose_commands.register(cli)
 preview_commands.register(cli)
 send_commands.register(cli)
+status_commands.register(cli)
 cli.add_command(subscribers_group)
 
 

@@ -1,12 +1,17 @@
-"""`send`: test sends to reviewers now; bulk sends to lists."""
+"""`send`: a test copy to reviewers, or the issue to its lists (resumable, exactly once)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from .common import issue_argument, settings_for, shown
+from ..errors import NewsletterError
+from .common import settings_for, shown
+from .progress import Progress, log, stop_on_signals
+
+EXIT_INTERRUPTED = {2: 130, 15: 143}  # SIGINT, SIGTERM
 
 
 def register(cli: click.Group) -> None:
@@ -14,7 +19,17 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@issue_argument
+@click.argument("issue", type=click.Path(path_type=Path))
+@click.option("--list", "lists", multiple=True, metavar="NAME",
+              help="A subscriber list to send to; repeat for several (default: the issue's "
+                   "lists:).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a "
+                                          "terminal, e.g. from cron).")
+@click.option("--dry-run", is_flag=True, help="Build every message but send and record nothing.")
+@click.option("--include-new", is_flag=True,
+              help="Also send to subscribers who joined the lists after this send started.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Re-send to recipients whose outcome is unknown (same Message-ID).")
 @click.option("--test", "test", is_flag=True,
               help="Send a test copy to the reviewers (or --to) instead of the lists.")
 @click.option("--to", "to", multiple=True, metavar="ADDRESS",
@@ -25,32 +40,55 @@ def register(cli: click.Group) -> None:
               help="smtp://user@host:587, smtps://..., outbox://DIR... (default: newsletter.toml"
                    " or NEWSLETTER_TRANSPORT).")
 @click.pass_context
-def send(ctx: click.Context, issue: Path, test: bool, to: tuple[str, ...],
+def send(ctx: click.Context, issue: Path, lists: tuple[str, ...], yes: bool, dry_run: bool,
+         include_new: bool, resend_unknown: bool, test: bool, to: tuple[str, ...],
          to_file: Path | None, transport_url: str | None) -> None:
-    """Send ISSUE: a test copy to reviewers with --test.
+    """Send ISSUE to its subscriber lists, or a test copy to reviewers with --test.
+
+    A send records every recipient in a ledger: if it stops (Ctrl-C, a crash, a lost
+    network), running the same command again sends to the rest, never twice.
 
     \b
     Example:
       newsletter send issues/2020-01.yaml --test
       newsletter send issues/2020-01.yaml --test --to editor@example.org
-      newsletter send issues/2020-01.yaml --test --to-file review/
+      newsletter send issues/2020-01.yaml --list members
+      newsletter send issues/2020-01.yaml --list members --list partners --yes
+      newsletter send issues/2020-01.yaml --list members --dry-run
     """
+    settings = settings_for(ctx, issue)
+    url = f"outbox://{to_file.resolve()}" if to_file else transport_url
+    if test:
+        _test_send(ctx, settings, issue, to, url)
+    else:
+        _bulk_send(ctx, settings, issue, lists, url, yes=yes, dry_run=dry_run,
+                   include_new=include_new, resend_unknown=resend_unknown)
+
+
+def _compose(settings, issue: Path, *, test: bool):  # type: ignore[no-untyped-def]
     from ..compose import compose
     from ..issue import load_issue
     from ..lint import check
+
+    composed = compose(load_issue(issue, shown(issue)), settings, test=test)
+    findings = check(composed, settings, shown(issue))
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors and not test:
+        raise NewsletterError(f"{shown(issue)} has {len(errors)} error(s); nothing was sent. "
+                              f"Fix them (newsletter check {shown(issue)}) and send again.")
+    return composed
+
+
+def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  # type: ignore[no-untyped-def]
+               url: str | None) -> None:
     from ..review import all_sent, reviewers, send_test
     from ..transports import open_transport
 
-    settings = settings_for(ctx, issue)
-    if not test:
-        raise click.UsageError("bulk sends are not available yet; use --test")
-    url = f"outbox://{to_file.resolve()}" if to_file else (transport_url or settings.transport)
-    loaded = load_issue(issue, shown(issue))
-    composed = compose(loaded, settings, test=True)
-    for finding in check(composed, settings, shown(issue)):
-        click.echo(str(finding), err=True)
+    composed = _compose(settings, issue, test=True)
     recipients = reviewers(settings, to)
-    transport = open_transport(url, settings)
+    transport = open_transport(url or settings.transport, settings)
     click.echo(f"test send of {shown(issue)} to {len(recipients)} reviewer(s) via "
                f"{transport.description}")
 
@@ -58,7 +96,88 @@ def send(ctx: click.Context, issue: Path, test: bool, to: tuple[str, ...],
         click.echo(f"  {delivery.recipient.email}: {delivery.result.status} "
                    f"({delivery.result.reply})")
 
-    deliveries = send_test(composed, settings, transport, recipients, report)
-    if not all_sent(deliveries):
+    if not all_sent(send_test(composed, settings, transport, recipients, report)):
         click.echo("some test messages were not accepted; see the replies above", err=True)
         ctx.exit(1)
+
+
+def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...],  # type: ignore[no-untyped-def]
+               url: str | None, *, yes: bool, dry_run: bool, include_new: bool,
+               resend_unknown: bool) -> None:
+    from ..campaign import Campaign
+    from ..campaign import dry_run as build_all
+
+    composed = _compose(settings, issue, test=False)
+    targets = lists or composed.issue.lists
+    if not targets:
+        raise click.UsageError("no lists to send to: give --list NAME, or set lists: in the "
+                               "issue file (or use --test for reviewers)")
+    if dry_run:
+        count, size = build_all(composed, settings, targets)
+        click.echo(f"dry run: {count} messages built for {', '.join(targets)} "
+                   f"({size / max(count, 1) / 1000:.1f} KB each); nothing sent or recorded.")
+        click.echo(f"to send for real: newsletter send {shown(issue)} "
+                   + " ".join(f"--list {name}" for name in targets))
+        return
+    with Campaign(composed, settings, targets, transport_url=url) as campaign:
+        plan = campaign.plan(include_new=include_new, resend_unknown=resend_unknown)
+        _confirm(plan, yes)
+        with stop_on_signals() as (stop, received):
+            progress = Progress(plan.to_send, plan.issue)
+            try:
+                outcome = campaign.run(
+                    stop, include_new=include_new, resend_unknown=resend_unknown,
+                    on_start=lambda start: _report_start(start, progress),
+                    on_verdict=progress.verdict, on_event=progress.event)
+            finally:
+                progress.close()
+    _report(outcome, issue, targets)
+    if received:
+        click.echo("stopped; to resume: newsletter send " + shown(issue) + " "
+                   + " ".join(f"--list {name}" for name in targets) + " --yes", err=True)
+        ctx.exit(EXIT_INTERRUPTED.get(received[0], 130))
+    if outcome.state != "complete" or outcome.counts.get("unknown"):
+        click.echo(f"error: {outcome.reason}", err=True)
+        if outcome.state == "paused":
+            click.echo("to resume once the server is fine: newsletter send " + shown(issue)
+                       + " " + " ".join(f"--list {name}" for name in targets), err=True)
+        ctx.exit(1)
+
+
+def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
+    summary = (f"{'Resume' if plan.resuming else 'Send'} {plan.issue} \"{plan.subject}\" to "
+               f"{', '.join(plan.lists)}: {plan.to_send} recipient(s) to send"
+               + (f", {plan.already_done} already done" if plan.already_done else "")
+               + (f", {plan.unknown} unknown" if plan.unknown else "")
+               + f"; via {plan.transport}")
+    if yes:
+        log(summary)
+        return
+    if not sys.stdin.isatty():
+        raise NewsletterError(f"{summary}\nrefusing to send without confirmation: not on a "
+                              "terminal. Add --yes to send.")
+    if not click.confirm(summary + "\nSend now?", default=False):
+        raise NewsletterError("cancelled; nothing was sent.")
+
+
+def _report_start(start, progress: Progress) -> None:  # type: ignore[no-untyped-def]
+    if start.recovered_unknown or start.recovered_pending:
+        progress.event(f"an earlier run stopped: {start.recovered_pending} recipient(s) it had "
+                       f"not reached are pending again, {start.recovered_unknown} it was "
+                       "sending to are now unknown (see newsletter status)")
+    if start.added:
+        progress.event(f"{start.added} recipient(s) added to the send")
+    if start.requeued_unknown:
+        progress.event(f"{start.requeued_unknown} unknown recipient(s) will be re-sent")
+
+
+def _report(outcome, issue: Path, targets) -> None:  # type: ignore[no-untyped-def]
+    counts = outcome.counts
+    run = outcome.run.counts
+    rate = run.get("sent", 0) / max(outcome.elapsed, 1e-6)
+    click.echo(f"{outcome.state}: this run sent {run.get('sent', 0)} in {outcome.elapsed:.1f} s "
+               f"({rate:.0f}/s); in all: " + ", ".join(f"{counts[s]} {s}" for s in
+               ("sent", "failed", "deferred", "unknown", "skipped", "pending") if counts.get(s)))
+    if outcome.suppressed:
+        click.echo(f"{outcome.suppressed} address(es) bounced permanently and are now suppressed")
+    click.echo(f"details: newsletter status {shown(issue)}")

@@ -1,0 +1,88 @@
+"""`status`: where the send of an issue stands, per list and per recipient state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from .common import settings_for, shown
+
+ORDER = ("sent", "failed", "unknown", "deferred", "pending", "sending", "skipped")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(status)
+
+
+def _when(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@click.command()
+@click.argument("issue", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--limit", default=50, show_default=True,
+              help="How many failed, unknown or deferred recipients to list.")
+@click.pass_context
+def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
+    """Show how the send of ISSUE went: counts per list and state, failures with the
+    server's replies, recipients whose outcome is unknown, timing and speed.
+
+    \b
+    Example:
+      newsletter status issues/2020-01.yaml
+      newsletter status issues/2020-01.yaml --json
+    """
+    from ..database import open_database
+    from ..issue import load_issue
+    from ..ledger import summarise
+
+    settings = settings_for(ctx, issue)
+    slug = load_issue(issue, shown(issue)).slug if issue.suffix in (".yaml", ".yml") \
+        else issue.name
+    connection = open_database(settings.database_path)
+    try:
+        summary = summarise(connection, slug, limit)
+    finally:
+        connection.close()
+    if summary is None:
+        click.echo(f"{slug}: never sent to a list")
+        return
+    send = summary.send
+    data = {
+        "issue": slug, "state": send.state, "lists": list(send.lists),
+        "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
+        "counts": summary.counts, "by_list": summary.by_list,
+        "rate_per_second": round(summary.rate, 1) if summary.rate else None,
+        "failed": [{"email": e, "reply": r} for e, r in summary.failed],
+        "unknown": [{"email": e, "reply": r} for e, r in summary.unknown],
+        "deferred": [{"email": e, "next_attempt_at": _when(n), "reply": r}
+                     for e, n, r in summary.deferred],
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{slug}: {send.state}; lists {', '.join(send.lists)}")
+    click.echo(f"  started {data['started_at']}"
+               + (f", finished {data['finished_at']}" if send.finished_at else "")
+               + (f", {data['rate_per_second']} messages/s" if summary.rate else ""))
+    for list_name, counts in summary.by_list.items():
+        click.echo(f"  {list_name}: " + ", ".join(f"{counts[s]} {s}" for s in ORDER
+                                                 if counts.get(s)))
+    for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
+        if rows:
+            click.echo(f"{title}:")
+            for email, reply in rows:
+                click.echo(f"  {email}: {reply}")
+    if summary.deferred:
+        click.echo("deferred:")
+        for email, next_at, reply in summary.deferred:
+            click.echo(f"  {email}: next attempt {_when(next_at)} ({reply})")
+    if summary.unknown:
+        click.echo(f"to re-send to the unknown recipients: newsletter send {shown(issue)} "
+                   "--resend-unknown")

@@ -1,0 +1,202 @@
+"""The send loop: claim, personalise, hand over, record, retry, at one shared rate.
+
+Each connection runs in its own thread with its own transport. A worker claims a batch of
+recipients from the ledger, builds their messages, waits for the rate limiter, journals
+the hand-over, sends, and records each verdict. Temporary failures are retried with
+exponential backoff and jitter; too many in a row pause the run. Setting `stop` makes
+every worker finish the message in hand and return.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    HeaderInjectionError,
+    OutcomeUnknown,
+    TransportError,
+    TransportUnavailable,
+)
+from .journal import Verdict
+from .ledger import Claimed, Ledger
+from .message import MessageFactory, Personalised
+from .ratelimit import RateLimiter
+from .transports import Result, Status, Transport
+
+CLAIM_SIZE = 50  # recipients a worker claims at once (unsubscribes are checked per claim)
+MAX_BACKOFF = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 60.0  # first retry after about this long, then doubling
+    give_up_after: float = 3 * 86400.0  # a recipient failing temporarily this long: failed
+    max_wait: float = 120.0  # how long one run waits for deferred recipients
+
+    def next_attempt(self, attempts: int, now: float) -> float:
+        delay = min(self.base * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+        return now + delay * random.uniform(0.75, 1.25)
+
+
+@dataclass
+class Tally:
+    """What this run did, counted as verdicts come in."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    consecutive_temporary: int = 0
+    last_temporary: str = ""
+
+    def add(self, state: str) -> None:
+        self.counts[state] = self.counts.get(state, 0) + 1
+
+
+class Dispatcher:
+    def __init__(self, ledger: Ledger, factory: MessageFactory,
+                 new_transport: Callable[[], Transport], *, connections: int,
+                 batch_size: int, limiter: RateLimiter, retry: RetryPolicy,
+                 max_consecutive_errors: int, stop: threading.Event,
+                 on_verdict: Callable[[str], None] = lambda state: None,
+                 on_event: Callable[[str], None] = lambda text: None) -> None:
+        self.ledger, self.factory, self.new_transport = ledger, factory, new_transport
+        self.connections, self.batch_size = max(1, connections), max(1, batch_size)
+        self.limiter, self.retry = limiter, retry
+        self.max_consecutive_errors = max_consecutive_errors
+        self.stop = stop
+        self.on_verdict, self.on_event = on_verdict, on_event
+        self.tally = Tally()
+        self.fatal: BaseException | None = None
+        self.pause_reason = ""
+        self._lock = threading.Lock()
+        self._busy = 0  # workers holding claimed recipients
+
+    def run(self) -> Tally:
+        """Send until nothing is due (or stop); raises the first fatal transport error."""
+        workers = [threading.Thread(target=self._worker, name=f"connection-{n + 1}",
+                                    daemon=True) for n in range(self.connections)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self.ledger.flush()
+        if self.fatal is not None:
+            raise self.fatal
+        return self.tally
+
+    def _worker(self) -> None:
+        transport = self.new_transport()
+        try:
+            while not self.stop.is_set():
+                with self._lock:
+                    claimed = self.ledger.claim(max(CLAIM_SIZE, self.batch_size))
+                    if claimed:
+                        self._busy += 1
+                if not claimed:
+                    if not self._wait_for_more():
+                        return
+                    continue
+                try:
+                    self._send_claimed(transport, claimed)
+                finally:
+                    with self._lock:
+                        self._busy -= 1
+        except (AuthenticationError, ConfigError, TransportError) as exc:
+            self.fatal = exc
+            self.stop.set()
+        except BaseException as exc:  # a bug: stop everyone, keep the ledger right
+            self.fatal = exc
+            self.stop.set()
+            raise
+        finally:
+            transport.close()
+
+    def _wait_for_more(self) -> bool:
+        """Nothing to claim now: wait for deferred recipients or busy workers, or stop."""
+        pending, next_due = self.ledger.outstanding()
+        with self._lock:
+            busy = self._busy
+        now = time.time()
+        if pending:
+            return True
+        if not busy and (next_due is None or next_due - now > self.retry.max_wait):
+            return False
+        delay = 0.2 if busy or next_due is None else min(max(next_due - now, 0.05), 1.0)
+        return not self.stop.wait(delay)
+
+    def _send_claimed(self, transport: Transport, claimed: list[Claimed]) -> None:
+        for start in range(0, len(claimed), self.batch_size):
+            batch = claimed[start:start + self.batch_size]
+            if self.stop.is_set():
+                self.ledger.release([c.delivery_id for c in claimed[start:]])
+                return
+            messages, ready = [], []
+            for item in batch:
+                try:
+                    messages.append(self.factory.personalise(item.recipient))
+                    ready.append(item)
+                except HeaderInjectionError as exc:  # bad data in the store, not in transit
+                    self._record(item, Result(Status.FAILED, str(exc)))
+            if not ready:
+                continue
+            if not self.limiter.acquire(len(ready), self.stop):
+                self.ledger.release([c.delivery_id for c in claimed[start:]])
+                return
+            self.ledger.begin([c.delivery_id for c in ready])
+            results = self._hand_over(transport, ready, messages)
+            for item, result in zip(ready, results, strict=True):
+                self._record(item, result)
+            if self.stop.is_set():
+                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
+                return
+
+    def _hand_over(self, transport: Transport, ready: list[Claimed],
+                   messages: list[Personalised]) -> list[Result]:
+        try:
+            return transport.send(messages)
+        except TransportUnavailable as exc:
+            if exc.throttled or exc.retry_after:
+                rate = self.limiter.throttle(exc.retry_after)
+                self.on_event(f"throttled by the server ({exc}); slowing to {rate:.1f}/s")
+            return [Result(Status.DEFERRED, str(exc))] * len(messages)
+        except OutcomeUnknown as exc:
+            return [Result(Status.UNKNOWN, str(exc))] * len(messages)
+        except (AuthenticationError, ConfigError, TransportError) as exc:
+            # Refused before any message data: these recipients are simply not sent yet.
+            now = time.time()
+            for item in ready:
+                self.ledger.record(Verdict(item.delivery_id, "pending", str(exc), at=now))
+            raise
+
+    def _record(self, item: Claimed, result: Result) -> None:
+        now = time.time()
+        state, reply = result.status.value, result.reply
+        next_attempt, failed_since = None, item.failed_since
+        if result.status is Status.DEFERRED:
+            failed_since = failed_since or now
+            if now - failed_since >= self.retry.give_up_after:
+                state, reply = "failed", f"gave up after {item.attempts} attempts: {reply}"
+            else:
+                next_attempt = self.retry.next_attempt(item.attempts, now)
+        if result.throttled:
+            rate = self.limiter.throttle()
+            self.on_event(f"throttled by the server ({reply}); slowing to {rate:.1f}/s")
+        self.ledger.record(Verdict(item.delivery_id, state, reply, next_attempt, failed_since,
+                                   now, result.suppress))
+        with self._lock:
+            self.tally.add(state)
+            if state == "deferred":
+                self.tally.consecutive_temporary += 1
+                self.tally.last_temporary = reply
+                if self.tally.consecutive_temporary >= self.max_consecutive_errors > 0 \
+                        and not self.pause_reason:
+                    self.pause_reason = (f"{self.tally.consecutive_temporary} temporary "
+                                         f"failures in a row (last: {reply})")
+                    self.stop.set()
+            elif state == "sent":
+                self.tally.consecutive_temporary = 0
+        self.on_verdict(state)

@@ -1,0 +1,374 @@
+"""The send ledger: one row per recipient of an issue, in the subscriber database.
+
+When a send starts its recipients are frozen (one row each, de-duplicated across lists);
+every row then moves pending -> sending -> sent | deferred | failed | unknown | skipped.
+A row is `sent` only after the server accepted the message. Rows are claimed in batches;
+the journal (journal.py) records each hand-over and verdict at once, and the ledger
+commits them in batches. All methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .journal import Journal, Verdict, replay
+from .message import Recipient
+
+STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
+FINAL = ("sent", "failed", "skipped")
+FLUSH_EVERY = 1.0  # seconds between ledger commits while sending
+FLUSH_SIZE = 500  # or this many verdicts, whichever comes first
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    id: int
+    issue: str
+    lists: tuple[str, ...]
+    content_hash: str
+    state: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    recipient: Recipient
+    attempts: int  # including this one
+    failed_since: float | None
+
+
+@dataclass(frozen=True)
+class StartReport:
+    send: SendRecord
+    created: bool
+    added: int  # recipients frozen now (new send, new lists or --include-new)
+    recovered_unknown: int  # handed over by a run that died before the verdict
+    recovered_pending: int  # claimed by a run that died before handing them over
+    requeued_unknown: int  # put back by --resend-unknown
+
+
+class Ledger:
+    """The rows of one issue's send, and the journal of the run that holds its lock."""
+
+    def __init__(self, connection: sqlite3.Connection, database: Path, issue: str) -> None:
+        self._db = connection
+        self._lock = threading.RLock()
+        self.issue = issue
+        self.journal_path = database.with_name(f"{database.name}-{issue}.journal")
+        self._journal: Journal | None = None
+        self._buffer: list[Verdict] = []
+        self._in_flight: set[int] = set()
+        self._last_flush = time.monotonic()
+        self.send: SendRecord | None = self.find(issue)
+
+    # -- starting and resuming -------------------------------------------------------
+
+    def find(self, issue: str) -> SendRecord | None:
+        row = self._db.execute("SELECT id, issue, lists, content_hash, state, created_at, "
+                               "started_at, finished_at FROM sends WHERE issue = ?",
+                               (issue,)).fetchone()
+        if row is None:
+            return None
+        return SendRecord(row[0], row[1], tuple(json.loads(row[2])), *row[3:])
+
+    def start(self, lists: Sequence[str], content_hash: str, *, include_new: bool = False,
+              resend_unknown: bool = False, now: float | None = None) -> StartReport:
+        """Create or resume the send; call only while holding the issue's send lock."""
+        now = time.time() if now is None else now
+        with self._lock:
+            recovered_unknown, recovered_pending = self._recover()
+            created = self.send is None
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.send is None:
+                    self._db.execute(
+                        "INSERT INTO sends (issue, lists, content_hash, state, created_at, "
+                        "started_at) VALUES (?, ?, ?, 'running', ?, ?)",
+                        (self.issue, json.dumps(list(lists)), content_hash, now, now))
+                    known: list[str] = []
+                else:
+                    known = list(self.send.lists)
+                send_id = self._send_id()
+                new_lists = [name for name in lists if name not in known]
+                added = self._freeze(send_id, list(known) + new_lists if include_new
+                                     else new_lists)
+                requeued = self._db.execute(
+                    "UPDATE deliveries SET state = 'pending' WHERE send_id = ? AND "
+                    "state = 'unknown'", (send_id,)).rowcount if resend_unknown else 0
+                self._db.execute(
+                    "UPDATE sends SET lists = ?, state = 'running', finished_at = NULL, "
+                    "started_at = COALESCE(started_at, ?) WHERE id = ?",
+                    (json.dumps(known + new_lists), now, send_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self.send = self.find(self.issue)
+            assert self.send is not None
+            self._journal = Journal(self.journal_path)
+            return StartReport(self.send, created, added, recovered_unknown, recovered_pending,
+                               requeued)
+
+    def _send_id(self) -> int:
+        return self._db.execute("SELECT id FROM sends WHERE issue = ?",
+                                (self.issue,)).fetchone()[0]
+
+    def _freeze(self, send_id: int, lists: Sequence[str]) -> int:
+        """Add the active members of `lists`; the first list a subscriber is on wins."""
+        added = 0
+        for name in lists:
+            added += self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (send_id, subscriber_id, email, list_name) "
+                "SELECT ?, subscriber_id, email, list_name FROM active_recipients "
+                "WHERE list_name = ? ORDER BY subscriber_id", (send_id, name)).rowcount
+        return added
+
+    def _recover(self) -> tuple[int, int]:
+        """Settle what a dead run left: replay its journal, then free unclaimed rows."""
+        if self.send is None:
+            self.journal_path.unlink(missing_ok=True)
+            return 0, 0
+        journal = replay(self.journal_path)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._apply(list(journal.verdicts.values()))
+            unknown = [(time.time(), i) for i in journal.without_verdict]
+            self._db.executemany(
+                "UPDATE deliveries SET state = 'unknown', updated_at = ?, reply = "
+                "'the run stopped after handing the message over and before the server "
+                "answered' WHERE id = ? AND state = 'sending'", unknown)
+            pending = self._db.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = MAX(attempts - 1, 0) "
+                "WHERE send_id = ? AND state = 'sending'", (self.send.id,)).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.journal_path.unlink(missing_ok=True)
+        return len(unknown), pending
+
+    # -- the send loop ---------------------------------------------------------------
+
+    def claim(self, limit: int, now: float | None = None) -> list[Claimed]:
+        """Up to `limit` recipients due now, marked `sending`; unsubscribed ones skipped."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._maybe_flush()
+            send_id = self._send_id_cached()
+            rows = self._db.execute(_CLAIM + "state = 'deferred' AND next_attempt_at <= ? "
+                                    "LIMIT ?", (send_id, now, limit)).fetchall()
+            if len(rows) < limit:
+                rows += self._db.execute(_CLAIM + "state = 'pending' ORDER BY id LIMIT ?",
+                                         (send_id, limit - len(rows))).fetchall()
+            if not rows:
+                return []
+            subscribers = self._still_subscribed(rows)
+            claimed, skipped = [], []
+            for delivery_id, subscriber_id, email, list_name, attempts, failed_since in rows:
+                found = subscribers.get((subscriber_id, list_name))
+                if found is None:
+                    skipped.append((now, delivery_id))
+                    continue
+                name, fields = found
+                recipient = Recipient(subscriber_id, email, name, list_name,
+                                      json.loads(fields) if fields != "{}" else {})
+                claimed.append(Claimed(delivery_id, recipient, attempts + 1, failed_since))
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE deliveries SET state = 'sending', attempts = "
+                                 "attempts + 1, updated_at = ? WHERE id = ?",
+                                 [(now, c.delivery_id) for c in claimed])
+            self._db.executemany("UPDATE deliveries SET state = 'skipped', updated_at = ?, "
+                                 "reply = 'no longer subscribed' WHERE id = ?", skipped)
+            self._db.execute("COMMIT")
+            return claimed
+
+    def _still_subscribed(self, rows: list[tuple]) -> dict[tuple[int, str], tuple[str, str]]:  # type: ignore[type-arg]
+        """Name and fields of the claimed subscribers still active on their list, now."""
+        by_list: dict[str, list[int]] = {}
+        for _, subscriber_id, _, list_name, _, _ in rows:
+            by_list.setdefault(list_name, []).append(subscriber_id)
+        found = {}
+        for list_name, ids in by_list.items():
+            marks = ",".join("?" * len(ids))
+            for subscriber_id, name, fields in self._db.execute(
+                    "SELECT subscriber_id, name, fields FROM active_recipients WHERE "
+                    f"list_name = ? AND subscriber_id IN ({marks})", (list_name, *ids)):
+                found[(subscriber_id, list_name)] = (name or "", fields)
+        return found
+
+    def _send_id_cached(self) -> int:
+        assert self.send is not None, "start() first"
+        return self.send.id
+
+    def begin(self, delivery_ids: list[int]) -> None:
+        """Record that these messages are being handed over, before handing them over."""
+        with self._lock:
+            assert self._journal is not None
+            self._journal.begun(delivery_ids)
+            self._in_flight.update(delivery_ids)
+
+    def record(self, verdict: Verdict) -> None:
+        with self._lock:
+            assert self._journal is not None
+            self._journal.verdict(verdict)
+            self._in_flight.discard(verdict.delivery_id)
+            self._buffer.append(verdict)
+            if len(self._buffer) >= FLUSH_SIZE:
+                self.flush()
+
+    def release(self, delivery_ids: list[int]) -> None:
+        """Claimed but never handed over (the run is stopping): back to pending."""
+        if not delivery_ids:
+            return
+        with self._lock:
+            self.flush()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE deliveries SET state = 'pending', attempts = "
+                                 "MAX(attempts - 1, 0) WHERE id = ? AND state = 'sending'",
+                                 [(i,) for i in delivery_ids])
+            self._db.execute("COMMIT")
+
+    def _maybe_flush(self) -> None:
+        if self._buffer and time.monotonic() - self._last_flush > FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit buffered verdicts; shrink the journal once it has grown."""
+        with self._lock:
+            if self._buffer:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._apply(self._buffer)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._buffer = []
+            self._last_flush = time.monotonic()
+            if self._journal is not None and self._journal.needs_rotation():
+                self._journal.rotate(self._in_flight)
+
+    def _apply(self, verdicts: Sequence[Verdict]) -> None:
+        self._db.executemany(
+            "UPDATE deliveries SET state = ?, reply = ?, next_attempt_at = ?, "
+            "first_failure_at = ?, updated_at = ?, suppress = ? WHERE id = ?",
+            [(v.state, v.reply[:500], v.next_attempt_at, v.failed_since, v.at, int(v.suppress),
+              v.delivery_id) for v in verdicts])
+
+    def suppressions(self) -> list[tuple[int, str, str]]:
+        """Hard bounces not yet copied to the subscriber store: (delivery id, email, reply)."""
+        with self._lock:
+            self.flush()
+            return self._db.execute("SELECT id, email, reply FROM deliveries WHERE send_id = ? "
+                                    "AND suppress = 1", (self._send_id_cached(),)).fetchall()
+
+    def suppressions_applied(self, delivery_ids: Sequence[int]) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE deliveries SET suppress = 0 WHERE id = ?",
+                                 [(i,) for i in delivery_ids])
+
+    def sent_since(self, since: float) -> int:
+        """Messages accepted since `since`, over every send: for hourly and daily limits."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM deliveries WHERE state = 'sent' AND "
+                                    "updated_at >= ?", (since,)).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        """Recipients of this issue's send by state (empty before the first send)."""
+        with self._lock:
+            self.flush()
+            if self.send is None:
+                return {}
+            return dict(self._db.execute("SELECT state, count(*) FROM deliveries WHERE "
+                                         "send_id = ? GROUP BY state", (self.send.id,)))
+
+    def outstanding(self, now: float | None = None) -> tuple[int, float | None]:
+        """Recipients still to send now, and when the next deferred one is due."""
+        now = time.time() if now is None else now
+        with self._lock:
+            send_id = self._send_id_cached()
+            pending = self._db.execute(
+                "SELECT count(*) FROM deliveries WHERE send_id = ? AND (state = 'pending' OR "
+                "(state = 'deferred' AND next_attempt_at <= ?))", (send_id, now)).fetchone()[0]
+            next_due = self._db.execute(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE send_id = ? AND "
+                "state = 'deferred'", (send_id,)).fetchone()[0]
+            return pending, next_due
+
+    def finish(self, state: str, now: float | None = None) -> None:
+        """Commit everything and close the journal; `state` is the send's new state."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self.flush()
+            self._db.execute("UPDATE sends SET state = ?, finished_at = ? WHERE id = ?",
+                             (state, now, self._send_id_cached()))
+            if self._journal is not None:
+                self._journal.close(remove=not self._in_flight)
+                self._journal = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything `newsletter status` shows about one send."""
+
+    send: SendRecord
+    by_list: dict[str, dict[str, int]]
+    failed: list[tuple[str, str]]  # (address, the server's reply)
+    unknown: list[tuple[str, str]]
+    deferred: list[tuple[str, float | None, str]]  # (address, next attempt, reply)
+    first_sent_at: float | None
+    last_sent_at: float | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for states in self.by_list.values():
+            for state, count in states.items():
+                total[state] = total.get(state, 0) + count
+        return total
+
+    @property
+    def rate(self) -> float | None:
+        """Messages accepted per second, between the first and the last acceptance."""
+        sent = self.counts.get("sent", 0)
+        if sent < 2 or not self.first_sent_at or not self.last_sent_at:
+            return None
+        return sent / max(self.last_sent_at - self.first_sent_at, 1e-3)
+
+
+def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> Summary | None:
+    """The state of the send of `issue`, or None if it was never sent to a list."""
+    ledger = Ledger(connection, Path("unused"), issue)
+    send = ledger.send
+    if send is None:
+        return None
+    by_list: dict[str, dict[str, int]] = {}
+    for list_name, state, count in connection.execute(
+            "SELECT list_name, state, count(*) FROM deliveries WHERE send_id = ? "
+            "GROUP BY list_name, state ORDER BY list_name, state", (send.id,)):
+        by_list.setdefault(list_name, {})[state] = count
+
+    def rows(state: str, columns: str) -> list:  # type: ignore[type-arg]
+        return connection.execute(f"SELECT {columns} FROM deliveries WHERE send_id = ? AND "
+                                  f"state = ? ORDER BY id LIMIT ?",
+                                  (send.id, state, limit)).fetchall()
+
+    first, last = connection.execute(
+        "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE send_id = ? AND "
+        "state = 'sent'", (send.id,)).fetchone()
+    return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
+                   rows("deferred", "email, next_attempt_at, reply"), first, last)
+
+
+_CLAIM = """
+    SELECT id, subscriber_id, email, list_name, attempts, first_failure_at
+    FROM deliveries WHERE send_id = ? AND """

@@ -1,0 +1,48 @@
+"""One sender per issue: an exclusive lock on a file that dies with its process.
+
+`flock` is released by the kernel when the process exits, however it exits, so a killed
+run never leaves a stale lock; the file only carries the holder's pid for the message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from .errors import AlreadyRunning
+
+
+class SendLock:
+    def __init__(self, database: Path, issue: str) -> None:
+        self.issue = issue
+        self.path = database.with_name(f"{database.name}-{issue}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(f"already running (pid {holder}): another newsletter "
+                                 f"process is sending {self.issue}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    def __enter__(self) -> SendLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.release()
