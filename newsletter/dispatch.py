@@ -162,7 +162,8 @@ class Dispatcher:
             if exc.throttled or exc.retry_after:
                 rate = self.limiter.throttle(exc.retry_after)
                 self.on_event(f"throttled by the server ({exc}); slowing to {rate:.1f}/s")
-            return [Result(Status.DEFERRED, str(exc))] * len(messages)
+            return [Result(Status.DEFERRED, str(exc), retry_after=exc.retry_after)] \
+                * len(messages)
         except OutcomeUnknown as exc:
             return [Result(Status.UNKNOWN, str(exc))] * len(messages)
         except (AuthenticationError, ConfigError, TransportError) as exc:
@@ -180,6 +181,8 @@ class Dispatcher:
             failed_since = failed_since or now
             if now - failed_since >= self.retry.give_up_after:
                 state, reply = "failed", f"gave up after {item.attempts} attempts: {reply}"
+            elif result.retry_after is not None:  # the server said when: no sooner, no later
+                next_attempt = now + result.retry_after
             else:
                 next_attempt = self.retry.next_attempt(item.attempts, now)
         if result.throttled:

@@ -43,15 +43,27 @@ class Recipient:
     fields: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class Personalised:
-    """One recipient's message: wire bytes plus what the API transports need instead."""
+    """One recipient's message. The wire bytes (`data`) are built on first use: transports
+    that send one template with per-recipient values (mail APIs) never pay for them."""
 
-    recipient: Recipient
-    message_id: str
-    values: dict[str, str]  # placeholder -> plain value
-    headers: dict[str, str]  # the per-recipient headers, already encoded
-    data: bytes
+    __slots__ = ("recipient", "message_id", "values", "headers", "factory", "_data")
+
+    def __init__(self, recipient: Recipient, message_id: str, values: dict[str, str],
+                 headers: dict[str, str], factory: MessageFactory) -> None:
+        self.recipient = recipient
+        self.message_id = message_id
+        self.values = values  # placeholder -> plain value
+        self.headers = headers  # To, Message-ID, List-Unsubscribe, already encoded
+        self.factory = factory
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The complete message, CRLF lines, DKIM-signed when configured."""
+        if self._data is None:
+            self._data = self.factory.wire_bytes(self)
+        return self._data
 
 
 def check_header_value(value: str, source: str) -> str:
@@ -189,18 +201,41 @@ class MessageFactory:
             "Message-ID": message_id,
             "List-Unsubscribe": list_unsubscribe,
         }
+        return Personalised(recipient, message_id, values, headers, self)
+
+    def wire_bytes(self, message: Personalised) -> bytes:
         out = [self.common]
-        for key, value in headers.items():
+        for key, value in message.headers.items():
             out.append(f"{key}: {value}\r\n".encode())
         boundary = self.boundary.encode("ascii")
         for part in self.parts:
             out.append(b"\r\n--" + boundary + b"\r\n")
-            part.render(values, out)
+            part.render(message.values, out)
         out.append(b"\r\n--" + boundary + b"--\r\n")
         data = b"".join(out)
-        if self.dkim is not None:
-            data = self.dkim.sign(data)
-        return Personalised(recipient, message_id, values, headers, data)
+        return self.dkim.sign(data) if self.dkim is not None else data
+
+    # What the mail-service APIs need instead of wire bytes.
+
+    @property
+    def subject(self) -> str:
+        return self.composed.subject
+
+    @property
+    def html_template(self) -> str:
+        """The HTML with `%%placeholders%%` for per-recipient values (HTML-escape them)."""
+        return self.composed.html_with_assets(self.web_url).replace("%%web_url%%",
+                                                                   html.escape(self.web_url))
+
+    @property
+    def text_template(self) -> str:
+        return self.composed.text.replace("%%web_url%%", self.web_url)
+
+    @property
+    def common_headers(self) -> dict[str, str]:
+        """The headers every message carries, by name, as they appear on the wire."""
+        lines = self.common.decode("utf-8").replace("\r\n ", " ").split("\r\n")
+        return dict(line.split(": ", 1) for line in lines if ": " in line)
 
 
 def _escaped(value: str, escape: bool) -> str:

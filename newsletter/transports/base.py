@@ -35,6 +35,7 @@ class Result:
     reply: str = ""  # the server's answer, e.g. "550 5.1.1 No such user"
     suppress: bool = False  # the address is dead: never mail it again (hard bounce)
     throttled: bool = False  # the server asked us to slow down
+    retry_after: float | None = None  # seconds the server asked us to wait (HTTP 429)
 
 
 class Transport(ABC):
