@@ -92,27 +92,50 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
+class _CountingController(Controller):
+    """Counts the client connections: aiosmtpd makes one SMTP protocol object for each."""
+
+    def __init__(self, server: SmtpServer, *args: object, **kwargs: object) -> None:
+        self._owner = server
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def factory(self) -> SMTP:
+        with self._owner.lock:
+            self._owner.connections += 1
+        return super().factory()
+
+
 class SmtpServer:
-    """An aiosmtpd server in a thread; use as a context manager."""
+    """An aiosmtpd server in a thread; use as a context manager.
+
+    `tls_context` offers STARTTLS; `implicit_tls` speaks TLS from the start instead.
+    `connections` counts the client connections since the server started (the one aiosmtpd
+    makes to itself while starting is not counted).
+    """
 
     def __init__(self, behaviour: Behaviour | None = None, *,
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
-                 credentials: tuple[str, str] | None = None) -> None:
+                 credentials: tuple[str, str] | None = None,
+                 implicit_tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour or Behaviour()
         self.accepted: list[Accepted] = []
         self.rcpt_refusals: dict[str, int] = {}
         self.auth_attempts: list[str] = []
         self.sent_421 = False
+        self.connections = 0
         self.lock = threading.Lock()
         self.port = free_port()
         kwargs: dict[str, object] = {"decode_data": False}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
+        if implicit_tls is not None:  # TLS from the first byte, as on port 465 (smtps://)
+            kwargs.update(ssl_context=implicit_tls)
         if credentials is not None:
             kwargs.update(authenticator=self._authenticator(credentials), auth_required=True,
                           auth_require_tls=tls_context is not None)
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                     server_hostname="mx.test", **kwargs)
+        self.controller = _CountingController(self, _Handler(self), hostname="127.0.0.1",
+                                              port=self.port, server_hostname="mx.test",
+                                              **kwargs)
 
     def _authenticator(self, credentials: tuple[str, str]):  # type: ignore[no-untyped-def]
         def check(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
@@ -127,6 +150,8 @@ class SmtpServer:
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
+        with self.lock:
+            self.connections = 0  # start() connected once to check the server is up
         return self
 
     def __exit__(self, *exc: object) -> None:
