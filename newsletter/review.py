@@ -9,7 +9,7 @@ from email.utils import getaddresses
 from .compose import ComposedEmail
 from .config import Settings
 from .errors import ConfigError
-from .message import TEST_LIST, MessageFactory, Recipient
+from .message import TEST_LIST, MessageFactory, Recipient, address_header, check_header_value
 from .signing import DkimSigner
 from .tokens import TEST_SUBSCRIBER_ID, Signer, load_secret
 from .transports import Result, Status, Transport
@@ -22,15 +22,25 @@ class Delivery:
 
 
 def reviewers(settings: Settings, addresses: Sequence[str]) -> list[Recipient]:
-    """Recipients from --to (or the configured reviewers), `Name <address>` or bare."""
+    """Recipients from --to (or the configured reviewers), `Name <address>` or bare.
+
+    Each entry must be one address on one line, checked before anything is sent: a line
+    break would otherwise let one entry smuggle in another recipient (`Eve\\r\\nBcc: ...`).
+    """
+    source = "--to" if addresses else "newsletter.toml reviewers"
     chosen = list(addresses) or list(settings.reviewers)
     if not chosen:
         raise ConfigError("no reviewers: give --to ADDRESS or set reviewers = [...] in the "
                           "[send] section of newsletter.toml")
     recipients = []
-    for name, address in getaddresses(chosen):
-        if "@" not in address:
-            raise ConfigError(f"reviewer {address!r}: expected an email address")
+    for entry in chosen:
+        check_header_value(entry, source)
+        parsed = getaddresses([entry])
+        if len(parsed) != 1 or "@" not in parsed[0][1]:
+            raise ConfigError(f"{source} {entry!r}: expected one email address, as in "
+                              "'Name <name@example.org>' or name@example.org")
+        name, address = parsed[0]
+        address_header(name, address, f"{source} {entry!r}")  # non-ASCII address, etc.
         recipients.append(Recipient(TEST_SUBSCRIBER_ID, address, name, TEST_LIST))
     return recipients
 

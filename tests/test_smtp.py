@@ -389,3 +389,25 @@ def test_a_server_that_closes_the_connection_between_messages_still_gets_every_r
     assert result.returncode == 0, result.stdout + result.stderr
     assert server.recipients() == ["a@example.org", "b@example.org", "c@example.org"]
     assert server.connections == 3
+
+
+# --- reviewers: one address each, checked before anything is sent ---------------------------
+
+@pytest.mark.parametrize("bad", ["\r\n", "\n", "\x00", "\u2028", "\u2029"])
+def test_reviewer_with_a_line_break_in_newsletter_toml_is_refused_before_sending(
+        cli: Cli, project: Path, bad: str) -> None:
+    configure(project, reviewers=["ok@example.org",
+                                  f"Eve{bad}Bcc: victim@example.org <eve@example.org>"])
+    result = cli("send", ISSUE, "--test", "--to-file", "review", env=env())
+    assert_refused(result, "newsletter.toml reviewers: contains a line break")
+    assert not (project / "review").exists()  # not even the good reviewer's copy
+
+
+def test_to_with_a_line_break_or_two_addresses_is_refused(cli: Cli, project: Path) -> None:
+    injected = cli("send", ISSUE, "--test", "--to", "Eve\r\nBcc: victim@example.org <e@x.org>",
+                   "--to-file", "review", env=env())
+    assert_refused(injected, "--to: contains a line break")
+    two = cli("send", ISSUE, "--test", "--to", "a@example.org, b@example.org",
+              "--to-file", "review", env=env())
+    assert_refused(two, "expected one email address")
+    assert not (project / "review").exists()
