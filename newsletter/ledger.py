@@ -295,6 +295,7 @@ class Ledger:
         """Recipients still to send now, and when the next deferred one is due."""
         now = time.time() if now is None else now
         with self._lock:
+            self.flush()
             send_id = self._send_id_cached()
             pending = self._db.execute(
                 "SELECT count(*) FROM deliveries WHERE send_id = ? AND (state = 'pending' OR "

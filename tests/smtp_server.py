@@ -43,6 +43,7 @@ class Behaviour:
     reply_421_after: int | None = None  # after this many accepted messages, 421 once
     close_every: int | None = None  # drop the connection after every N accepted messages
     data_delay: float = 0.0  # seconds before replying to the end of DATA
+    slow_recipients: set[str] = field(default_factory=set)  # only these get data_delay
 
 
 class _Handler:
@@ -70,7 +71,9 @@ class _Handler:
                     and not self.server.sent_421:
                 self.server.sent_421 = True
                 return "421 4.7.0 Too many messages, slow down"
-        if behaviour.data_delay:
+        slow = not behaviour.slow_recipients or any(
+            r.lower() in behaviour.slow_recipients for r in envelope.rcpt_tos)
+        if behaviour.data_delay and slow:
             await asyncio.sleep(behaviour.data_delay)
         if behaviour.close_after_data and behaviour.close_after_data(count):
             with self.server.lock:  # the message arrived, but the client never hears so
