@@ -411,3 +411,10 @@ def test_to_with_a_line_break_or_two_addresses_is_refused(cli: Cli, project: Pat
               "--to-file", "review", env=env())
     assert_refused(two, "expected one email address")
     assert not (project / "review").exists()
+
+
+def test_to_file_takes_any_folder_name(cli: Cli, project: Path) -> None:
+    result = cli("send", ISSUE, "--test", "--to-file", "review #2 at 100%?", env=env())
+    assert result.returncode == 0, result.stderr
+    (eml,) = (project / "review #2 at 100%?").iterdir()
+    check_received(eml.read_bytes(), "Communications", "communications@efus.eu")

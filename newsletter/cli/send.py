@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 
@@ -57,7 +58,7 @@ def send(ctx: click.Context, issue: Path, lists: tuple[str, ...], yes: bool, dry
       newsletter send issues/2020-01.yaml --list members --dry-run
     """
     settings = settings_for(ctx, issue)
-    url = f"outbox://{to_file.resolve()}" if to_file else transport_url
+    url = f"outbox://{quote(str(to_file.resolve()))}" if to_file else transport_url
     if test:
         _test_send(ctx, settings, issue, to, url)
     else:
