@@ -342,6 +342,16 @@ def test_every_recipient_gets_their_own_values_and_no_one_elses(settings: Settin
         assert verified is not None and verified.subscriber_id == recipient.subscriber_id
 
 
+def test_values_that_look_like_placeholders_stay_literal(settings: Settings) -> None:
+    build = factory(trap_email(), settings)
+    sneaky = Recipient(7, "s@example.org", "%%unsubscribe_url%%", "members",
+                       {"city": "%%name%% %%web_url%%"})
+    text, html_part = parts(parse(build.personalise(sneaky).data))
+    assert text.count("%%unsubscribe_url%%") == 62  # the name, written as is
+    assert text.count("%%name%% %%web_url%%") == 31  # the city, not expanded
+    assert "%%unsubscribe_url%%" in html_part
+
+
 def test_test_sends_carry_the_harmless_unsubscribe_token(settings: Settings) -> None:
     build = factory(trap_email(test=True), settings)
     first, second = (build.personalise(r) for r in trap_recipients(2))
