@@ -1,0 +1,119 @@
+"""Bulk send throughput against Postfix's smtp-sink, next to Postfix's own smtp-source.
+
+    python tests/bench/bench_send.py [--subscribers 20000] [--memory-subscribers 1000000]
+
+Needs Debian's postfix package (/usr/sbin/smtp-sink, /usr/sbin/smtp-source; the postfix
+daemon itself can stay stopped). Prints messages per second of `newsletter send` (with
+its ledger, 4 connections) and of `smtp-source -s 4` for the same message size, their
+ratio, and the peak memory of a dry run over a large list. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SINK, SOURCE = Path("/usr/sbin/smtp-sink"), Path("/usr/sbin/smtp-source")
+MEASURED = """
+import resource, sys
+from newsletter.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="newsletter", standalone_mode=False)
+finally:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_project(folder: Path, subscribers: int) -> None:
+    shutil.copytree(REPO / "issues", folder / "issues")
+    shutil.copy(REPO / "newsletter.toml", folder / "newsletter.toml")
+    sys.path.insert(0, str(REPO))
+    from newsletter.subscribers import NewRow, SubscriberStore
+
+    def rows():  # type: ignore[no-untyped-def]
+        for n in range(subscribers):
+            address = f"reader{n}@example.org"
+            yield NewRow(n + 1, address, address, f"Reader {n}", {"city": "Riga"})
+
+    with SubscriberStore(folder / "newsletter.db") as store:
+        store.merge(rows(), "members")
+
+
+def newsletter(folder: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    command = [sys.executable, "-m", "newsletter", *args]
+    if args[0] == "--measure-memory":  # report the process's own peak RSS (KB) on stderr
+        command = [sys.executable, "-c", MEASURED, *args[1:]]
+    began = time.perf_counter()
+    result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"newsletter {' '.join(args)} failed:\n{result.stderr}")
+    return time.perf_counter() - began, result
+
+
+def message_size(folder: Path) -> int:
+    newsletter(folder, "send", "issues/2020-01.yaml", "--test", "--to", "r@example.org",
+               "--to-file", str(folder / "sample"))
+    return next((folder / "sample").glob("*.eml")).stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--memory-subscribers", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if not (SINK.exists() and SOURCE.exists()):
+        sys.exit("needs Postfix's smtp-sink and smtp-source: apt-get install postfix")
+    port = free_port()
+    sink = subprocess.Popen([str(SINK), "-u", "nobody", f"127.0.0.1:{port}", "1000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        with tempfile.TemporaryDirectory() as temporary:
+            folder = Path(temporary)
+            make_project(folder, args.subscribers)
+            size = message_size(folder)
+            elapsed, _ = newsletter(folder, "send", "issues/2020-01.yaml", "--list",
+                                    "members", "--yes", "--transport",
+                                    f"smtp://127.0.0.1:{port}?tls=off")
+            ours = args.subscribers / elapsed
+            began = time.perf_counter()
+            subprocess.run([str(SOURCE), "-s", "4", "-m", str(args.subscribers), "-l",
+                            str(size), f"127.0.0.1:{port}"], check=True)
+            theirs = args.subscribers / (time.perf_counter() - began)
+    finally:
+        sink.terminate()
+        sink.wait()
+    print(f"message size: {size / 1000:.1f} KB; {args.subscribers} subscribers; "
+          f"{os.cpu_count()} CPUs")
+    print(f"newsletter send (ledger, 4 connections): {ours:8.0f} msg/s  "
+          f"(whole process, {elapsed:.1f} s)")
+    print(f"smtp-source -s 4 (C, same size):          {theirs:8.0f} msg/s")
+    print(f"ratio: {ours / theirs:.2f} (target 0.40 or better)")
+
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        make_project(folder, args.memory_subscribers)
+        elapsed, result = newsletter(folder, "--measure-memory", "send", "issues/2020-01.yaml",
+                                     "--list", "members", "--dry-run")
+    peak = int(result.stderr.strip().splitlines()[-1])
+    print(f"dry run over {args.memory_subscribers} subscribers: {elapsed:.1f} s, peak memory "
+          f"{peak / 1024:.0f} MB (target under 150 MB)")
+    print(result.stdout.strip().splitlines()[0])
+
+if __name__ == "__main__":
+    main()
