@@ -99,6 +99,16 @@ MIGRATIONS: list[Migration] = [
             JOIN lists l ON l.id = m.list_id
             WHERE s.status = 'active' AND m.status = 'active';
     """),
+    Migration(4, "approvals of composed issues", """
+        CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            issue TEXT NOT NULL,                  -- the issue's slug
+            content_hash TEXT NOT NULL,           -- the composed email that was approved
+            approved_by TEXT NOT NULL,
+            approved_at TEXT NOT NULL
+        );
+        CREATE INDEX approvals_by_issue ON approvals (issue, id);
+    """),
 ]
 
 

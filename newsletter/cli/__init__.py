@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import IssueFileError, NewsletterError
 from . import compose as compose_commands
 from . import preview as preview_commands
+from . import schedule as schedule_commands
 from . import send as send_commands
 from . import status as status_commands
 from .subscribers import subscribers as subscribers_group
@@ -64,6 +65,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 compose_commands.register(cli)
 preview_commands.register(cli)
+schedule_commands.register(cli)
 send_commands.register(cli)
 status_commands.register(cli)
 cli.add_command(subscribers_group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -20,7 +21,17 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.argument("issue", type=click.Path(path_type=Path))
+@click.argument("issue", type=click.Path(path_type=Path), required=False)
+@click.option("--due", is_flag=True,
+              help="Send every issue whose send_at has passed and is not sent yet (cron).")
+@click.option("--issues", "issues_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder of issue files for --due (default: issues/ beside "
+                                 "newsletter.toml).")
+@click.option("--allow-late", is_flag=True,
+              help="With --due: also start issues later than the late_window.")
+@click.option("--now", "now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+              default=None, metavar="TIME", help="With --due: act as if it were TIME "
+                                                 "(2020-01-15T09:00+01:00), to try a schedule.")
 @click.option("--list", "lists", multiple=True, metavar="NAME",
               help="A subscriber list to send to; repeat for several (default: the issue's "
                    "lists:).")
@@ -41,9 +52,10 @@ def register(cli: click.Group) -> None:
               help="smtp://user@host:587, smtps://..., outbox://DIR... (default: newsletter.toml"
                    " or NEWSLETTER_TRANSPORT).")
 @click.pass_context
-def send(ctx: click.Context, issue: Path, lists: tuple[str, ...], yes: bool, dry_run: bool,
-         include_new: bool, resend_unknown: bool, test: bool, to: tuple[str, ...],
-         to_file: Path | None, transport_url: str | None) -> None:
+def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | None,
+         allow_late: bool, now: dt.datetime | None, lists: tuple[str, ...], yes: bool,
+         dry_run: bool, include_new: bool, resend_unknown: bool, test: bool,
+         to: tuple[str, ...], to_file: Path | None, transport_url: str | None) -> None:
     """Send ISSUE to its subscriber lists, or a test copy to reviewers with --test.
 
     A send records every recipient in a ledger: if it stops (Ctrl-C, a crash, a lost
@@ -56,9 +68,19 @@ def send(ctx: click.Context, issue: Path, lists: tuple[str, ...], yes: bool, dry
       newsletter send issues/2020-01.yaml --list members
       newsletter send issues/2020-01.yaml --list members --list partners --yes
       newsletter send issues/2020-01.yaml --list members --dry-run
+      newsletter send --due          # from cron: whatever is scheduled and due
     """
-    settings = settings_for(ctx, issue)
     url = f"outbox://{quote(str(to_file.resolve()))}" if to_file else transport_url
+    if due:
+        if issue is not None or test or lists or dry_run:
+            raise click.UsageError("--due finds the issues itself: give no ISSUE, --list, "
+                                   "--test or --dry-run with it")
+        from .schedule import run_due
+
+        ctx.exit(run_due(ctx, issues_dir, url, allow_late=allow_late, now=now))
+    if issue is None:
+        raise click.UsageError("give an ISSUE file, or --due")
+    settings = settings_for(ctx, issue)
     if test:
         _test_send(ctx, settings, issue, to, url)
     else:
@@ -105,7 +127,6 @@ def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  
 def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...],  # type: ignore[no-untyped-def]
                url: str | None, *, yes: bool, dry_run: bool, include_new: bool,
                resend_unknown: bool) -> None:
-    from ..campaign import Campaign
     from ..campaign import dry_run as build_all
 
     composed = _compose(settings, issue, test=False)
@@ -120,6 +141,19 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
         click.echo(f"to send for real: newsletter send {shown(issue)} "
                    + " ".join(f"--list {name}" for name in targets))
         return
+    outcome, received = run_campaign(composed, settings, targets, url, issue, yes=yes,
+                                     include_new=include_new, resend_unknown=resend_unknown)
+    code, problem = ending(outcome, received, issue, targets)
+    if problem:
+        click.echo(problem, err=True)
+    ctx.exit(code)
+
+
+def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, yes: bool,  # type: ignore[no-untyped-def]
+                 include_new: bool = False, resend_unknown: bool = False):
+    """Lock, confirm, send with progress, report: (outcome, signals received)."""
+    from ..campaign import Campaign
+
     with Campaign(composed, settings, targets, transport_url=url) as campaign:
         plan = campaign.plan(include_new=include_new, resend_unknown=resend_unknown)
         _confirm(plan, yes)
@@ -132,17 +166,20 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
                     on_verdict=progress.verdict, on_event=progress.event)
             finally:
                 progress.close()
-    _report(outcome, issue, targets)
+    _report(outcome, issue)
+    return outcome, received
+
+
+def ending(outcome, received: list[int], issue: Path, targets) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """The exit status of a send and, unless it is 0, the one line saying what to do."""
+    again = f"newsletter send {shown(issue)} " + " ".join(f"--list {n}" for n in targets)
     if received:
-        click.echo("stopped; to resume: newsletter send " + shown(issue) + " "
-                   + " ".join(f"--list {name}" for name in targets) + " --yes", err=True)
-        ctx.exit(EXIT_INTERRUPTED.get(received[0], 130))
+        return EXIT_INTERRUPTED.get(received[0], 130), f"stopped; to resume: {again} --yes"
+    if outcome.state == "paused":
+        return 1, f"error: {outcome.reason}; to resume once the server is fine: {again}"
     if outcome.state != "complete" or outcome.counts.get("unknown"):
-        click.echo(f"error: {outcome.reason}", err=True)
-        if outcome.state == "paused":
-            click.echo("to resume once the server is fine: newsletter send " + shown(issue)
-                       + " " + " ".join(f"--list {name}" for name in targets), err=True)
-        ctx.exit(1)
+        return 1, f"error: {outcome.reason}"
+    return 0, ""
 
 
 def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
@@ -172,7 +209,7 @@ def _report_start(start, progress: Progress) -> None:  # type: ignore[no-untyped
         progress.event(f"{start.requeued_unknown} unknown recipient(s) will be re-sent")
 
 
-def _report(outcome, issue: Path, targets) -> None:  # type: ignore[no-untyped-def]
+def _report(outcome, issue: Path) -> None:  # type: ignore[no-untyped-def]
     counts = outcome.counts
     run = outcome.run.counts
     rate = run.get("sent", 0) / max(outcome.elapsed, 1e-6)
