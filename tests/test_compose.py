@@ -99,31 +99,52 @@ def contains_event(text: str, event: Event) -> bool:
 
 # --- the sample issue, built once by the real CLI and composed once in process ---------
 
-def readme_first_command() -> tuple[str, list[str]]:
-    """The comment above the README's first command, and the `newsletter` arguments in it."""
+def readme_first_command() -> tuple[str, list[list[str]]]:
+    """The comment above the README's first command, and each `newsletter` step in it."""
     block = (REPO / "README.md").read_text(encoding="utf-8").split("```sh\n", 1)[1]
     lines = block.split("```", 1)[0].splitlines()
-    comment = lines[0]
-    words = lines[1].split("&&")[-1].split()
-    assert Path(words[0]).name == "newsletter", lines[1]
-    return comment, words[1:]
+    comment = " ".join(line for line in lines if line.startswith("#"))
+    command = next(line for line in lines if not line.startswith("#"))
+    steps = [part.split() for part in command.split("&&")]
+    return comment, [words[1:] for words in steps if Path(words[0]).name == "newsletter"]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """(email.html, email.txt) of the README's first command, run in a fresh copy."""
+def first_command(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[str]]:
+    """The README's first command, run in a fresh copy: (folder, comment, outputs)."""
     project = tmp_path_factory.mktemp("project")
     shutil.copy(REPO / "newsletter.toml", project / "newsletter.toml")
     shutil.copytree(REPO / "issues", project / "issues")
-    comment, args = readme_first_command()
-    assert args == ["build", "issues/2020-01.yaml"]
-    result = run_cli(*args, cwd=project)
-    assert result.returncode == 0, result.stderr
+    shutil.copytree(REPO / "examples", project / "examples")
+    comment, steps = readme_first_command()
+    assert steps[0] == ["build", "issues/2020-01.yaml"]
+    outputs = []
+    for args in steps:
+        result = run_cli(*args, cwd=project)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    return project, comment, outputs
+
+
+@pytest.fixture(scope="module")
+def built(first_command: tuple[Path, str, list[str]]) -> tuple[str, str]:
+    """(email.html, email.txt) that the README's first command built."""
+    project, comment, outputs = first_command
     assert "build/2020-01/" in comment  # the README says where the result is,
-    assert "-> build/2020-01/ (email.html" in result.stdout  # and so does the command
+    assert "-> build/2020-01/ (email.html" in outputs[0]  # and so does the command
     out = project / "build" / "2020-01"
     return ((out / "email.html").read_text(encoding="utf-8"),
             (out / "email.txt").read_text(encoding="utf-8"))
+
+
+def test_readme_first_command_sends_the_sample_to_the_outbox(
+        first_command: tuple[Path, str, list[str]]) -> None:
+    project, comment, outputs = first_command
+    assert "outbox/" in comment and "newsletter.db" in comment
+    members = (REPO / "examples" / "members.csv").read_text(encoding="utf-8").splitlines()[1:]
+    messages = sorted((project / "outbox").glob("*.eml"))
+    assert len(messages) == len(members)
+    assert f"{len(members)} sent" in outputs[-1]
 
 
 @pytest.fixture(scope="module")
