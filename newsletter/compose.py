@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
+import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +24,7 @@ from markupsafe import Markup
 
 from . import markdown
 from .config import Settings
+from .errors import IssueFileError, Problem
 from .issue import AgendaEntry, Image, Issue, Item
 
 PLACEHOLDER = re.compile(r"%%([a-z][a-z0-9_]{0,40})%%")
@@ -87,12 +90,34 @@ def compose(issue: Issue, settings: Settings, *, test: bool = False) -> Composed
     template_dir = settings.template_dir(issue.template)
     env = _environment(template_dir)
     context = _context(issue, settings, test)
-    mjml_source = env.get_template(HTML_TEMPLATE).render(context)
-    html = _inline_css(_render_mjml(mjml_source), template_dir / INLINE_CSS)
-    text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
+    try:
+        mjml_source = env.get_template(HTML_TEMPLATE).render(context)
+        text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
+    except jinja2.TemplateError as exc:
+        raise _template_problem(exc, template_dir) from None
+    try:
+        rendered = _render_mjml(mjml_source)
+    except ValueError as exc:  # mjml-python's parse errors
+        where = str(template_dir / HTML_TEMPLATE)
+        raise IssueFileError([Problem(where, None, "", f"the MJML it renders is not valid: "
+                                                       f"{exc}")]) from None
+    html = _inline_css(rendered, template_dir / INLINE_CSS)
     subject = f"[TEST] {issue.subject}" if test else issue.subject
     used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
     return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+
+
+def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFileError:
+    """A theme's mistake, located at `file:line` like the issue file's."""
+    name, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    if not name:  # errors while rendering: the innermost template frame says where
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if f.filename.endswith(".j2")]
+        name, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
+    where = name or str(template_dir)
+    relative = os.path.relpath(where)
+    where = where if relative.startswith("..") else relative
+    return IssueFileError([Problem(where, line, "", f"template error: {exc.message or exc}")])
 
 
 @lru_cache(maxsize=8)

@@ -12,7 +12,6 @@ import json
 import mimetypes
 import re
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -117,14 +116,7 @@ class Preview:
             return tuple(str(problem) for problem in exc.problems)
         if isinstance(exc, NewsletterError):
             return tuple(filter(None, (str(exc), exc.hint)))
-        line = getattr(exc, "lineno", None)
-        name = getattr(exc, "filename", None)  # Jinja syntax errors carry both
-        if not name:  # other template errors: the innermost template frame
-            frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                      if f.filename.endswith(".j2")]
-            name, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
-        where = f"{self._display(Path(name))}:{line}: " if name else ""
-        return (f"{where}{type(exc).__name__}: {exc}",)
+        return (f"{type(exc).__name__}: {exc}",)
 
     def wait(self, known: int | None, timeout: float) -> int:
         """The current version, as soon as it differs from `known` or after `timeout`."""

@@ -192,7 +192,7 @@ def test_a_template_error_is_shown_with_its_line_and_the_server_stays_up(server,
     state = server.wait_for(lambda s: bool(s["problems"]))
     line = next(n for n, text in enumerate(good.splitlines(), 1) if "<mj-body" in text)
     assert state["problems"][0].startswith(f"templates/mine/newsletter.mjml.j2:{line}: "
-                                           "TemplateSyntaxError"), state["problems"]
+                                           "template error"), state["problems"]
     assert server.get("email.html")[0] == 404
     template.write_text(good.replace("Dear ", "Hello "), encoding="utf-8")
     server.wait_for(lambda s: not s["problems"])
