@@ -323,6 +323,28 @@ def test_a_copied_theme_named_in_newsletter_toml_is_used(project: Path, cli: Cli
     assert_theme_used(project / "build" / "2020-01")
 
 
+@pytest.mark.parametrize(("mistake", "message"), [
+    ("{{ issue.subject ", "template error: expected token 'end of print statement'"),
+    ("{{ issue.no_such_field }}", "template error: 'newsletter.issue.Issue object' has no "
+                                  "attribute 'no_such_field'"),
+])
+def test_a_mistake_in_a_theme_is_reported_at_its_line(project: Path, cli: Cli, mistake: str,
+                                                      message: str) -> None:
+    theme = copy_theme(project / "templates" / "mytheme")
+    template = theme / "newsletter.mjml.j2"
+    lines = template.read_text(encoding="utf-8").splitlines()
+    number = next(n for n, line in enumerate(lines) if "<mj-body" in line)
+    lines[number] = mistake + lines[number]
+    template.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    issue = project / "issues" / "2020-01.yaml"
+    issue.write_text(issue.read_text(encoding="utf-8") + "\ntemplate: mytheme\n",
+                     encoding="utf-8")
+    result = cli("build", "issues/2020-01.yaml")
+    assert result.returncode == 1
+    assert f"templates/mytheme/newsletter.mjml.j2:{number + 1}: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_compose_fetches_nothing_from_the_network(monkeypatch: pytest.MonkeyPatch,
                                                  settings: Settings) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
