@@ -309,6 +309,21 @@ class SubscriberStore:
             raise StoreError(f"{email} is not on the list {list_name}")
         return self.get_by_id(found[0])  # type: ignore[return-value]
 
+    def resubscribe_list(self, subscriber_id: int, list_name: str, reason: str) -> bool:
+        """Undo an unsubscribe from one list; False if there is none to undo.
+
+        Never lifts a bounce, a complaint or an unsubscribe from everything (the subscriber
+        must be `active`), and never puts someone on a list they were not on: checked in
+        the same statement, so a complaint recorded meanwhile cannot be overridden.
+        """
+        with self._transaction() as conn:
+            return conn.execute(
+                "UPDATE memberships SET status = 'active', changed_at = ?, reason = ? "
+                "WHERE subscriber_id = ? AND status = 'unsubscribed' "
+                "AND list_id = (SELECT id FROM lists WHERE name = ?) "
+                "AND (SELECT status FROM subscribers WHERE id = ?) = 'active'",
+                (utc_now(), reason, subscriber_id, list_name, subscriber_id)).rowcount > 0
+
     def mark_bounced(self, email: str, reason: str) -> Subscriber:
         """A hard bounce: never mail this address again unless told to explicitly."""
         return self._set_status(email, "bounced", reason)
