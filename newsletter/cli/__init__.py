@@ -18,6 +18,7 @@ from . import preview as preview_commands
 from . import schedule as schedule_commands
 from . import send as send_commands
 from . import status as status_commands
+from . import web as web_commands
 from .subscribers import subscribers as subscribers_group
 
 EXIT_FAILURE = 1
@@ -68,6 +69,7 @@ preview_commands.register(cli)
 schedule_commands.register(cli)
 send_commands.register(cli)
 status_commands.register(cli)
+web_commands.register(cli)
 cli.add_command(subscribers_group)
 
 

@@ -1,0 +1,99 @@
+"""`serve` and `build-archive`: the unsubscribe endpoint and the archive, live or as files."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from .common import settings_for, shown
+
+issues_option = click.option(
+    "--issues", "issues_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Folder of the issue files (default: issues/ beside newsletter.toml).")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(build_archive)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; keep 127.0.0.1 behind a reverse proxy.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Requests answered at once.")
+@click.option("--url-prefix", default="", metavar="PATH",
+              help="A path the reverse proxy passes on unchanged, e.g. /newsletter.")
+@issues_option
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: str,
+          issues_dir: Path | None) -> None:
+    """Answer the unsubscribe links of sent messages and serve the archive of issues.
+
+    POST /unsubscribe/TOKEN with List-Unsubscribe=One-Click unsubscribes at once (RFC
+    8058); GET shows a page with a button. / lists the issues whose send has started,
+    newest first, and /SLUG/ shows each one's web version. Run it behind a reverse proxy
+    that answers at base_url over https (see README).
+
+    \b
+    Example:
+      newsletter serve --port 8080
+      newsletter serve --host 127.0.0.1 --port 8080 --url-prefix /newsletter
+    """
+    from waitress import create_server
+
+    from ..archive import Archive
+    from ..review import signer_for
+    from ..web import MAX_BODY, WebApp
+
+    settings = settings_for(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    app = WebApp(settings, Archive(settings, issues_dir or settings.path("issues")),
+                 signer_for(settings))
+    server = create_server(app, host=host, port=port, threads=threads, url_prefix=url_prefix,
+                           max_request_body_size=MAX_BODY, ident="newsletter")
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving on http://{shown_host}:{server.effective_port}{url_prefix}/ "
+               "(Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd stops it like Ctrl-C
+    try:
+        server.run()  # returns on Ctrl-C, the way to stop it
+    except KeyboardInterrupt:  # one that came before the loop started
+        pass
+    finally:
+        server.close()
+    click.echo("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("build-archive")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@issues_option
+@click.pass_context
+def build_archive(ctx: click.Context, out_dir: Path, issues_dir: Path | None) -> None:
+    """Write the archive into DIR as static files, to upload to any web server.
+
+    DIR/index.html lists the issues whose send has started, newest first; DIR/SLUG/ holds
+    each one's web version (index.html) and images, as `newsletter build` writes them.
+
+    \b
+    Example:
+      newsletter build-archive public
+      rsync -a public/ www.example.org:/var/www/newsletter/
+    """
+    from ..archive import Archive, export
+
+    settings = settings_for(ctx)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    entries = export(Archive(settings, issues_dir or settings.path("issues")), out_dir)
+    slugs = ", ".join(f"{entry.issue.slug}/" for entry in entries) or "no issue sent yet"
+    click.echo(f"wrote {shown(out_dir / 'index.html')} and {len(entries)} issue(s): {slugs}")
+    click.echo(f"publish {shown(out_dir)}/ so that it answers at {settings.base_url}/")

@@ -1,0 +1,263 @@
+"""The public side of the newsletter as a WSGI app: one-click unsubscribe and the archive.
+
+Every message links here: `<base_url>/unsubscribe/<token>` (the footer link and the
+List-Unsubscribe header) and `<base_url>/<slug>/` (view in browser). Link scanners fetch
+every URL in a message, so a GET never changes anything: only a POST whose body says
+`List-Unsubscribe=One-Click` (RFC 8058) unsubscribes, whether a mailbox provider sends it
+or the page's button does. No cookie, no login, no redirect: the token in the URL is the
+only credential, so these pages are never cached and never send a Referer.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from .archive import Archive, pages, render_index
+from .config import Settings
+from .errors import StoreError
+from .subscribers import Membership, Subscriber, SubscriberStore
+from .tokens import Signer, UnsubscribeToken
+
+log = logging.getLogger(__name__)
+MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few more
+RETRY_AFTER = "60"  # seconds, when the database stays locked (a large import, say)
+PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+               "frame-ancestors 'none'; base-uri 'none'")
+# The archive shows the theme's HTML, which may load a logo or a font from the web.
+ARCHIVE_POLICY = ("default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline' "
+                  "https:; font-src https: data:; form-action 'none'; frame-ancestors 'none'; "
+                  "base-uri 'none'")
+_ACTION = re.compile(r"/(unsubscribe|resubscribe)/([^/]*)")
+_ISSUE = re.compile(r"/([a-z0-9][a-z0-9._-]{0,63})(?:/(.*))?")  # a slug, as issue.SLUG
+StartResponse = Callable[[str, list[tuple[str, str]]], object]
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A valid token and, unless it is a test token, whom and which list it is for."""
+
+    text: str  # as in the URL, for the page's forms
+    token: UnsubscribeToken
+    subscriber: Subscriber | None = None
+    membership: Membership | None = None
+
+
+class WebApp:
+    """The WSGI application; `newsletter serve` runs it with waitress."""
+
+    def __init__(self, settings: Settings, archive: Archive, signer: Signer) -> None:
+        self.settings, self.archive, self.signer = settings, archive, signer
+        self._local = threading.local()  # one store (SQLite connection) per server thread
+        # Writers of this process queue here rather than in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms; other processes still meet the busy timeout.
+        self._write_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, object], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = str(environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+        if path:
+            response = self.route(method, path, environ)
+        else:  # /newsletter behind --url-prefix /newsletter: on to /newsletter/
+            prefix = str(environ.get("SCRIPT_NAME") or "")
+            response = Response(301, headers=[("Location", prefix.rpartition("/")[2] + "/")])
+        policy = PAGE_POLICY if _ACTION.fullmatch(path) else ARCHIVE_POLICY
+        headers = [("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
+                   ("Referrer-Policy", "no-referrer"), *response.headers,
+                   ("Content-Length", str(len(response.body)))]
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
+        return [b"" if method == "HEAD" else response.body]
+
+    def route(self, method: str, path: str, environ: dict[str, object]) -> Response:
+        if match := _ACTION.fullmatch(path):
+            action, token = match.groups()
+            if action == "resubscribe":
+                return _refuse(method, "POST") or self._resubscribe(token, environ)
+            if method == "POST":
+                return self._unsubscribe(token, environ)
+            return _refuse(method, "GET", "HEAD", "POST") or self._confirm(token)
+        if refused := _refuse(method, "GET", "HEAD"):
+            return refused
+        if path == "/":
+            return _html(200, render_index(self.settings, self.archive.entries()), public=True)
+        if (match := _ISSUE.fullmatch(path)) and (entry := self.archive.find(match[1])):
+            if match[2] is None:  # /2020-01 -> 2020-01/, where the page's relative links work
+                return Response(301, headers=[("Location", f"{match[1]}/")])
+            if match[2] == "":
+                return _html(200, entry.page, public=True)
+            if image := entry.image(match[2]):
+                kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
+                return Response(200, image.read_bytes(), [
+                    ("Content-Type", kind), ("Cache-Control", "public, max-age=86400")])
+        return self._message(404, "Not found", "There is no page at this address. The "
+                             "archive of past issues is on the home page.")
+
+    # -- unsubscribe -----------------------------------------------------------------
+
+    def _confirm(self, token: str) -> Response:
+        """GET: the page with the button; changes nothing, whatever fetched it."""
+        if not token:  # the link in the web version and in `build`: it belongs to nobody
+            return self._message(200, "Unsubscribe", "To unsubscribe, use the Unsubscribe "
+                                 "link at the bottom of an email you received: it is made "
+                                 "for your address. This copy belongs to nobody.")
+        found = self._lookup(token)
+        if isinstance(found, Response):
+            return found
+        if found.membership and found.membership.status == "unsubscribed":
+            return self._page(200, "unsubscribed.html", found, already=True)
+        return self._page(200, "confirm.html", found)
+
+    def _unsubscribe(self, token: str, environ: dict[str, object]) -> Response:
+        """POST: RFC 8058 one-click, or the page's button (the same body, plus from=page)."""
+        form = self._read_form(environ)
+        if isinstance(form, Response):
+            return form
+        if form.get("List-Unsubscribe", "").strip() != "One-Click":
+            return self._message(400, "Nothing was changed", "An unsubscribe request must "
+                                 "carry List-Unsubscribe=One-Click (RFC 8058).")
+        found = self._lookup(token)
+        if isinstance(found, Response):
+            return found
+        if found.subscriber is None:
+            return self._test_page()
+        via = "unsubscribe page" if form.get("from") == "page" else "one-click (RFC 8058)"
+        try:
+            with self._write_lock:
+                self._store().unsubscribe(found.subscriber.email, found.token.list_name,
+                                          reason=via)
+        except StoreError:  # locked too long, or taken off the list meanwhile: a retry tells
+            return self._busy()
+        log.info("unsubscribed subscriber %d from %s via %s", found.subscriber.id,
+                 found.token.list_name, via)
+        return self._page(200, "unsubscribed.html", found, already=False)
+
+    def _resubscribe(self, token: str, environ: dict[str, object]) -> Response:
+        """POST from the "unsubscribed" page: undo that list's unsubscribe, nothing more."""
+        form = self._read_form(environ)
+        if isinstance(form, Response):
+            return form
+        found = self._lookup(token)
+        if isinstance(found, Response):
+            return found
+        if found.subscriber is None or found.membership is None:
+            return self._test_page()
+        if found.subscriber.status == "active":
+            try:
+                with self._write_lock:
+                    changed = self._store().resubscribe_list(
+                        found.subscriber.id, found.token.list_name,
+                        "subscribed again on the unsubscribe page")
+            except StoreError:
+                return self._busy()
+            if changed or found.membership.status == "active":
+                if changed:
+                    log.info("resubscribed subscriber %d to %s", found.subscriber.id,
+                             found.token.list_name)
+                return self._page(200, "resubscribed.html", found)
+        contact = self.settings.reply_to or self.settings.sender_address
+        return self._message(409, "We cannot subscribe you again here",
+                             f"This address no longer receives any mail from us. To "
+                             f"receive the newsletter again, please write to {contact}.")
+
+    def _lookup(self, token: str) -> Found | Response:
+        """The token's subscriber and list membership, or the page that says why not."""
+        checked = self.signer.verify_unsubscribe(token)
+        if checked is None:
+            return self._message(400, "This link does not work", "It may have been cut "
+                                 "short or changed on its way here. Copy the whole link from "
+                                 "the email, or click the Unsubscribe link at its bottom.")
+        if checked.is_test:
+            return Found(token, checked)
+        store = self._store()
+        subscriber = store.get_by_id(checked.subscriber_id)
+        membership = next((m for m in store.memberships(checked.subscriber_id)
+                           if m.list_name == checked.list_name), None)
+        if subscriber is None or membership is None:
+            return self._message(404, "Nothing to unsubscribe", "The address of this link is "
+                                 f"not on the list “{checked.list_name}”.")
+        return Found(token, checked, subscriber, membership)
+
+    def _store(self) -> SubscriberStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = SubscriberStore(self.settings.database_path)
+        return store
+
+    def _read_form(self, environ: dict[str, object]) -> dict[str, str] | Response:
+        try:
+            length = int(str(environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return self._message(413, "Nothing was changed", "The request is too large.")
+        body = environ["wsgi.input"].read(length) if length else b""  # type: ignore[attr-defined]
+        kind = str(environ.get("CONTENT_TYPE") or "")
+        if kind.startswith("multipart/form-data"):
+            return _multipart(kind, body)
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    # -- pages -----------------------------------------------------------------------
+
+    def _page(self, status: int, template: str, found: Found, **context: object) -> Response:
+        subscriber = found.subscriber
+        return _html(status, pages().get_template(template).render(
+            newsletter=self.settings, list_name=found.token.list_name, token=found.text,
+            test=subscriber is None, address=subscriber.email if subscriber else "",
+            **context))
+
+    def _message(self, status: int, title: str, text: str) -> Response:
+        return _html(status, pages().get_template("message.html").render(
+            newsletter=self.settings, title=title, text=text))
+
+    def _test_page(self) -> Response:
+        return self._message(200, "Nothing was changed: this was a test", "This link comes "
+                             "from a test message. In a message to subscribers, the same "
+                             "link unsubscribes its reader from the list at once.")
+
+    def _busy(self) -> Response:
+        response = self._message(503, "Please try again in a minute", "The subscriber "
+                                 "database is busy. Nothing was changed yet.")
+        response.headers.append(("Retry-After", RETRY_AFTER))
+        return response
+
+
+def _refuse(method: str, *allowed: str) -> Response | None:
+    """A 405 answer unless `method` is allowed."""
+    if method in allowed:
+        return None
+    return Response(405, b"method not allowed\n", [("Allow", ", ".join(allowed)),
+                                                   ("Content-Type", "text/plain")])
+
+
+def _html(status: int, page: str, *, public: bool = False) -> Response:
+    cache = "public, max-age=300" if public else "no-store"
+    return Response(status, page.encode("utf-8"), [
+        ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", cache)])
+
+
+def _multipart(kind: str, body: bytes) -> dict[str, str]:
+    """The text fields of a multipart/form-data body (RFC 8058 allows that encoding too)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + kind.encode("latin-1") + b"\r\n\r\n" + body)
+    form = {}
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str) and part.get_content_maintype() == "text":
+            form[name] = str(part.get_content())
+    return form
