@@ -29,7 +29,9 @@ from .message import MessageFactory, Personalised
 from .ratelimit import RateLimiter
 from .transports import Result, Status, Transport
 
-CLAIM_SIZE = 50  # recipients a worker claims at once (unsubscribes are checked per claim)
+CLAIM_SIZE = 50  # recipients a worker claims at most at once (unsubscribes are checked per
+# claim); under a rate limit, a worker claims about a second's worth, so that an unsubscribe
+# is honoured within a second or so even at one message a second
 MAX_BACKOFF = 6 * 3600.0
 
 
@@ -93,7 +95,7 @@ class Dispatcher:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    claimed = self.ledger.claim(max(CLAIM_SIZE, self.batch_size))
+                    claimed = self.ledger.claim(self._claim_size())
                     if claimed:
                         self._busy += 1
                 if not claimed:
@@ -114,6 +116,11 @@ class Dispatcher:
             raise
         finally:
             transport.close()
+
+    def _claim_size(self) -> int:
+        rate = self.limiter.rate
+        per_worker = CLAIM_SIZE if rate is None else int(rate / self.connections) + 1
+        return max(self.batch_size, min(CLAIM_SIZE, per_worker))
 
     def _wait_for_more(self) -> bool:
         """Nothing to claim now: wait for deferred recipients or busy workers, or stop."""

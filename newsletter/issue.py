@@ -12,6 +12,7 @@ from .schema import Reader, shorten
 from .yamlsource import Node, load
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe"})  # paths of `newsletter serve`
 LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -107,6 +108,9 @@ def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
     if not SLUG.match(slug):
         r.error(f("slug") or root, "slug", "expected lowercase letters, digits, '.', '-' or '_'"
                 f" (it becomes part of web addresses), got {shorten(slug)}")
+    elif slug in RESERVED_SLUGS:
+        r.error(f("slug") or root, "slug", f"expected another name: {slug!r} is the address of "
+                                           "the unsubscribe pages")
     lists = tuple(_read_lists(r, f("lists")))
     items = tuple(x for x in (_read_item(r, n, path) for n in r.sequence(f("items"), "items")) if x)
     if f("items") is not None and f("items").is_sequence and not f("items").value:
