@@ -191,3 +191,10 @@ def test_text_fields_keep_values_yaml_would_read_as_something_else(project: Path
 def test_missing_file_is_reported_without_traceback(project: Path, cli: Cli) -> None:
     result = cli("build", "issues/nope.yaml")
     assert_rejected(result, r"issues/nope\.yaml: no such file")
+
+
+def test_a_slug_that_is_a_path_of_the_web_server_is_refused(project: Path, cli: Cli) -> None:
+    path = write_issue(project, "slug: unsubscribe\n" + textwrap.dedent(VALID))
+    assert_rejected(cli("check", path),
+                    r"issues/bad\.yaml:1: slug: expected another name: 'unsubscribe' is the "
+                    r"address of the unsubscribe pages")
