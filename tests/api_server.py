@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 DOMAIN = "mg.example.org"
 
@@ -97,6 +96,27 @@ def _json(body: bytes, problems: list[str]) -> object:
 def _string_map(value: object) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
                                            for k, v in value.items())
+
+
+def _form_fields(content_type: str, body: bytes, problems: list[str]) -> dict[str, list[str]]:
+    """The fields of a multipart/form-data body, each name with its values in order."""
+    boundary = re.fullmatch(r"multipart/form-data; boundary=([-\w]+)", content_type)
+    if boundary is None:
+        problems.append(f"Content-Type {content_type!r}: expected multipart/form-data")
+        return {}
+    fields: dict[str, list[str]] = {}
+    delimiter = b"--" + boundary[1].encode()
+    parts = body.split(delimiter)
+    if parts[0] != b"" or parts[-1] != b"--\r\n":
+        problems.append("multipart body not framed by its boundary")
+    for part in parts[1:-1]:
+        head, _, value = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        name = re.search(rb'Content-Disposition: form-data; name="([^"]+)"', head)
+        if name is None or not value.endswith(b"\r\n"):
+            problems.append(f"malformed part {head[:60]!r}")
+            continue
+        fields.setdefault(name[1].decode(), []).append(value[:-2].decode("utf-8"))
+    return fields
 
 
 class Postmark:
@@ -273,9 +293,7 @@ class Mailgun:
         problems: list[str] = []
         if path != f"/v3/{DOMAIN}/messages":
             problems.append(f"path {path}, expected /v3/{DOMAIN}/messages")
-        if headers.get("Content-Type") != "application/x-www-form-urlencoded":
-            problems.append("expected form fields (application/x-www-form-urlencoded)")
-        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        fields = _form_fields(headers.get("Content-Type") or "", body, problems)
         for name in ("from", "subject", "recipient-variables"):
             if len(fields.get(name, [])) != 1:
                 problems.append(f"{name}: expected once")

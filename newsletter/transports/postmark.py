@@ -24,9 +24,10 @@ Message-ID travel in `Headers`; From, To, Reply-To and Subject in their own fiel
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import SplitResult
 
 import requests
@@ -84,9 +85,7 @@ class PostmarkTransport(HttpTransport):
         factory = batch[0].factory
         if self._content is None or self._content.factory is not factory:
             self._content = _Content(factory, self.stream)
-        content = self._content
-        messages = [content.message(m) for m in batch]
-        body = json.dumps(messages, ensure_ascii=False, separators=(",", ":")).encode()
+        body = b"[" + b",".join(self._content.message(m) for m in batch) + b"]"
         if len(body) > MAX_PAYLOAD:
             raise ConfigError(f"Postmark takes at most {MAX_PAYLOAD // 1_000_000} MB a request; "
                               f"{len(batch)} messages make {len(body) / 1e6:.0f} MB. Set "
@@ -129,12 +128,20 @@ class PostmarkTransport(HttpTransport):
 
 
 class _Content:
-    """What every message of one issue shares, prepared once per run."""
+    """What every message of one issue shares, prepared once per run.
+
+    The bodies are JSON-escaped here, once, in the pieces between their placeholders: a
+    message is then those pieces joined around its own escaped values. JSON escapes
+    character by character, so this is exactly what json.dumps would give, at a fraction
+    of the cost of escaping some 50 KB per recipient.
+    """
 
     def __init__(self, factory: MessageFactory, stream: str) -> None:
         self.factory = factory
         headers = factory.common_headers
         self.html, self.text = Template(factory.html_template), Template(factory.text_template)
+        self.html_pieces = [_json(literal)[1:-1] for literal in self.html.literals]
+        self.text_pieces = [_json(literal)[1:-1] for literal in self.text.literals]
         self.fixed = {"From": headers["From"], "Subject": factory.subject,
                       "MessageStream": stream}
         if "Reply-To" in headers:
@@ -142,16 +149,34 @@ class _Content:
         self.headers = [{"Name": name, "Value": unfolded(headers[name])}
                         for name in COMMON_HEADERS]
 
-    def message(self, message: Personalised) -> dict[str, object]:
+    def message(self, message: Personalised) -> bytes:
+        """One message object of the batch array, as JSON."""
         recipient = message.recipient
-        return {**self.fixed,
-                "To": display_address(recipient.name, recipient.email),
-                "HtmlBody": self.html.fill(message.values, escape=True),
-                "TextBody": self.text.fill(message.values, escape=False),
-                "Headers": [{"Name": "List-Unsubscribe",
-                             "Value": unfolded(message.headers["List-Unsubscribe"])},
-                            {"Name": "Message-ID", "Value": message.message_id},
-                            *self.headers]}
+        head = _json({**self.fixed, "To": display_address(recipient.name, recipient.email),
+                      "Headers": [{"Name": "List-Unsubscribe",
+                                   "Value": unfolded(message.headers["List-Unsubscribe"])},
+                                  {"Name": "Message-ID", "Value": message.message_id},
+                                  *self.headers]})
+        return b"".join((head[:-1], b',"HtmlBody":"',
+                         _filled(self.html, self.html_pieces, message.values, escape=True),
+                         b'","TextBody":"',
+                         _filled(self.text, self.text_pieces, message.values, escape=False),
+                         b'"}'))
+
+
+def _filled(template: Template, pieces: list[bytes], values: Mapping[str, str], *,
+            escape: bool) -> bytes:
+    """A body's JSON string content with one recipient's values in its placeholders."""
+    out = [pieces[0]]
+    for name, piece in zip(template.names, pieces[1:], strict=True):
+        value = values.get(name, "")
+        out.append(_json(html.escape(value) if escape else value)[1:-1])
+        out.append(piece)
+    return b"".join(out)
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _dead(code: int, text: str) -> bool:
