@@ -4,8 +4,9 @@ A provider module (postmark.py, sendgrid.py, mailgun.py) only builds the one req
 hands a batch over and reads the provider's verdicts from a 2xx answer. Everything else is
 here, once, so that the providers cannot disagree about the ledger's guarantees:
 
-    no connection, connect timeout, TLS handshake  -> TransportUnavailable (nothing was sent)
-    401, 403                                       -> AuthenticationError: the run stops
+    no connection, connect timeout, TLS failure    -> TransportUnavailable (nothing was sent)
+    an untrusted certificate, 401, 403             -> TransportError, AuthenticationError:
+                                                      the run stops before the key is sent
     429                                            -> TransportUnavailable(throttled, retry_after
                                                       from Retry-After or X-RateLimit-Reset)
     408, 5xx                                       -> TransportUnavailable: back off, retry
@@ -23,7 +24,6 @@ NEWSLETTER_API_KEY only, and is removed from every message this module produces.
 from __future__ import annotations
 
 import email.utils
-import html
 import ipaddress
 import re
 import time
@@ -133,20 +133,13 @@ def is_loopback(host: str) -> bool:
 
 
 class Template:
-    """A body split at its `%%placeholders%%`: filled per recipient, or rewritten into a
-    provider's own substitution syntax so that one copy serves a whole batch."""
+    """A body split at its `%%placeholders%%`: literal, name, literal, ..., literal. A
+    provider fills it per recipient, or rewrites it into its own substitution syntax so
+    that one copy serves a whole batch."""
 
     def __init__(self, text: str) -> None:
         pieces = PLACEHOLDER.split(text)
         self.literals, self.names = pieces[0::2], pieces[1::2]
-
-    def fill(self, values: Mapping[str, str], *, escape: bool) -> str:
-        out = [self.literals[0]]
-        for name, literal in zip(self.names, self.literals[1:], strict=True):
-            value = values.get(name, "")
-            out.append(html.escape(value) if escape else value)
-            out.append(literal)
-        return "".join(out)
 
     def rewrite(self, tag: Callable[[str], str]) -> str:
         out = [self.literals[0]]
