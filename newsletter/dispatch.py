@@ -154,7 +154,11 @@ class Dispatcher:
                 self.ledger.release([c.delivery_id for c in claimed[start:]])
                 return
             self.ledger.begin([c.delivery_id for c in ready])
-            results = self._hand_over(transport, ready, messages)
+            try:
+                results = self._hand_over(transport, ready, messages)
+            except BaseException:  # the run stops: the rest of the claim was never begun
+                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
+                raise
             for item, result in zip(ready, results, strict=True):
                 self._record(item, result)
             if self.stop.is_set():
@@ -169,8 +173,10 @@ class Dispatcher:
             if exc.throttled or exc.retry_after:
                 rate = self.limiter.throttle(exc.retry_after)
                 self.on_event(f"throttled by the server ({exc}); slowing to {rate:.1f}/s")
-            return [Result(Status.DEFERRED, str(exc), retry_after=exc.retry_after)] \
-                * len(messages)
+            # One delay for the whole batch, so that it goes again as one request.
+            delay = exc.retry_after if exc.retry_after is not None else \
+                self.retry.next_attempt(ready[0].attempts, 0.0)
+            return [Result(Status.DEFERRED, str(exc), retry_after=delay)] * len(messages)
         except OutcomeUnknown as exc:
             return [Result(Status.UNKNOWN, str(exc))] * len(messages)
         except (AuthenticationError, ConfigError, TransportError) as exc:

@@ -49,8 +49,9 @@ def register(cli: click.Group) -> None:
 @click.option("--to-file", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the messages as .eml files into this folder instead of sending.")
 @click.option("--transport", "transport_url", default=None, metavar="URL",
-              help="smtp://user@host:587, smtps://..., outbox://DIR... (default: newsletter.toml"
-                   " or NEWSLETTER_TRANSPORT).")
+              help="smtp://user@host:587, smtps://..., outbox://DIR, postmark://default, "
+                   "sendgrid://default, mailgun://DOMAIN (default: newsletter.toml or "
+                   "NEWSLETTER_TRANSPORT).")
 @click.pass_context
 def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | None,
          allow_late: bool, now: dt.datetime | None, lists: tuple[str, ...], yes: bool,

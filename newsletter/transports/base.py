@@ -11,6 +11,7 @@ dispatcher, once. Batch-level failures are exceptions (see errors.py):
 from __future__ import annotations
 
 import enum
+import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,3 +69,13 @@ class Transport(ABC):
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine: the only place plaintext (`tls=off`) may carry secrets to."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -24,7 +24,6 @@ NEWSLETTER_API_KEY only, and is removed from every message this module produces.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import re
 import time
 from abc import abstractmethod
@@ -45,7 +44,7 @@ from ..errors import (
     TransportUnavailable,
 )
 from ..message import Personalised
-from .base import Result, Transport
+from .base import Result, Transport, is_loopback
 
 API_KEY_VARIABLE = "NEWSLETTER_API_KEY"
 CONNECT_TIMEOUT = 10.0  # seconds to connect; the answer may take settings.timeout
@@ -121,15 +120,6 @@ def api_endpoint(url: SplitResult, settings: Settings, *, host: str,
     return Endpoint(f"{'http' if tls == 'off' else 'https'}://{host}", key,
                     (min(CONNECT_TIMEOUT, settings.timeout), settings.timeout), verify,
                     dict(options))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Template:

@@ -12,7 +12,6 @@ message with two regular expressions.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import smtplib
 import socket
@@ -23,7 +22,7 @@ from urllib.parse import SplitResult, parse_qs, unquote
 from ..config import Settings
 from ..errors import AuthenticationError, ConfigError, TransportError, TransportUnavailable
 from ..message import Personalised
-from .base import Result, Status, Transport
+from .base import Result, Status, Transport, is_loopback
 
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x20<>\x7f]")
 HARD_BOUNCE_CODES = {550, 551, 553}  # mailbox unknown, not local, name not allowed
@@ -67,7 +66,7 @@ class SmtpTransport(Transport):
         if username and not password:
             raise ConfigError(f"transport {shown}: user {username!r} needs a password; set "
                               f"{PASSWORD_VARIABLE} in the environment")
-        if username and tls == "off" and not _is_loopback(url.hostname):
+        if username and tls == "off" and not is_loopback(url.hostname):
             raise ConfigError(f"transport {shown}: refusing to send a password without TLS "
                               "to a host that is not this machine")
         ca_file = query.get("ca_file") or settings.ca_file
@@ -265,15 +264,6 @@ def _abort(smtp: smtplib.SMTP | None) -> None:
             smtp.close()
         except OSError:
             pass
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _text(reply: bytes | str) -> str:
