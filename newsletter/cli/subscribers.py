@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import StoreError
-from ..subscribers import SubscriberStore
+
+if TYPE_CHECKING:
+    from ..subscribers import SubscriberStore
 from .common import settings_for, shown
 
 list_option = click.option("--list", "list_name", required=True, metavar="NAME",
@@ -30,6 +32,8 @@ def open_store(ctx: click.Context, db: Path | None, create: bool = False) -> Sub
         error = StoreError(f"{shown(path)}: no subscriber database yet")
         error.hint = "import a list first: newsletter subscribers import FILE.csv --list NAME"
         raise error
+    from ..subscribers import SubscriberStore  # email-validator is slow to import
+
     return SubscriberStore(path)
 
 
