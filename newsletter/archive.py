@@ -22,7 +22,7 @@ from .config import Settings, bundled_templates
 from .database import open_database
 from .errors import NewsletterError
 from .issue import Issue, load_issue
-from .ledger import Ledger
+from .ledger import find_send
 from .publish import web_html, write_build
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _started(database: Path, slugs: Iterable[str]) -> list[str]:
     connection = open_database(database)
     try:
         return [slug for slug in slugs
-                if (send := Ledger(connection, database, slug).send) and send.started_at]
+                if (send := find_send(connection, slug)) and send.started_at]
     finally:
         connection.close()
 

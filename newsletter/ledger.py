@@ -56,6 +56,16 @@ class StartReport:
     requeued_unknown: int  # put back by --resend-unknown
 
 
+def find_send(connection: sqlite3.Connection, issue: str) -> SendRecord | None:
+    """The send of `issue`, or None if it was never sent to a list."""
+    row = connection.execute("SELECT id, issue, lists, content_hash, state, created_at, "
+                             "started_at, finished_at FROM sends WHERE issue = ?",
+                             (issue,)).fetchone()
+    if row is None:
+        return None
+    return SendRecord(row[0], row[1], tuple(json.loads(row[2])), *row[3:])
+
+
 class Ledger:
     """The rows of one issue's send, and the journal of the run that holds its lock."""
 
@@ -68,17 +78,10 @@ class Ledger:
         self._buffer: list[Verdict] = []
         self._in_flight: set[int] = set()
         self._last_flush = time.monotonic()
-        self.send: SendRecord | None = self.find(issue)
+        self.send: SendRecord | None = find_send(connection, issue)
 
     # -- starting and resuming -------------------------------------------------------
 
-    def find(self, issue: str) -> SendRecord | None:
-        row = self._db.execute("SELECT id, issue, lists, content_hash, state, created_at, "
-                               "started_at, finished_at FROM sends WHERE issue = ?",
-                               (issue,)).fetchone()
-        if row is None:
-            return None
-        return SendRecord(row[0], row[1], tuple(json.loads(row[2])), *row[3:])
 
     def start(self, lists: Sequence[str], content_hash: str, *, include_new: bool = False,
               resend_unknown: bool = False, now: float | None = None) -> StartReport:
@@ -112,7 +115,7 @@ class Ledger:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self.send = self.find(self.issue)
+            self.send = find_send(self._db, self.issue)
             assert self.send is not None
             self._journal = Journal(self.journal_path)
             return StartReport(self.send, created, added, recovered_unknown, recovered_pending,
@@ -163,7 +166,7 @@ class Ledger:
         now = time.time() if now is None else now
         with self._lock:
             self._maybe_flush()
-            send_id = self._send_id_cached()
+            send_id = self._current_send_id()
             rows = self._db.execute(_CLAIM + "state = 'deferred' AND next_attempt_at <= ? "
                                     "LIMIT ?", (send_id, now, limit)).fetchall()
             if len(rows) < limit:
@@ -205,7 +208,7 @@ class Ledger:
                 found[(subscriber_id, list_name)] = (name or "", fields)
         return found
 
-    def _send_id_cached(self) -> int:
+    def _current_send_id(self) -> int:
         assert self.send is not None, "start() first"
         return self.send.id
 
@@ -269,7 +272,7 @@ class Ledger:
         with self._lock:
             self.flush()
             return self._db.execute("SELECT id, email, reply FROM deliveries WHERE send_id = ? "
-                                    "AND suppress = 1", (self._send_id_cached(),)).fetchall()
+                                    "AND suppress = 1", (self._current_send_id(),)).fetchall()
 
     def suppressions_applied(self, delivery_ids: Sequence[int]) -> None:
         with self._lock:
@@ -296,7 +299,7 @@ class Ledger:
         now = time.time() if now is None else now
         with self._lock:
             self.flush()
-            send_id = self._send_id_cached()
+            send_id = self._current_send_id()
             pending = self._db.execute(
                 "SELECT count(*) FROM deliveries WHERE send_id = ? AND (state = 'pending' OR "
                 "(state = 'deferred' AND next_attempt_at <= ?))", (send_id, now)).fetchone()[0]
@@ -311,63 +314,10 @@ class Ledger:
         with self._lock:
             self.flush()
             self._db.execute("UPDATE sends SET state = ?, finished_at = ? WHERE id = ?",
-                             (state, now, self._send_id_cached()))
+                             (state, now, self._current_send_id()))
             if self._journal is not None:
                 self._journal.close(remove=not self._in_flight)
                 self._journal = None
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Everything `newsletter status` shows about one send."""
-
-    send: SendRecord
-    by_list: dict[str, dict[str, int]]
-    failed: list[tuple[str, str]]  # (address, the server's reply)
-    unknown: list[tuple[str, str]]
-    deferred: list[tuple[str, float | None, str]]  # (address, next attempt, reply)
-    first_sent_at: float | None
-    last_sent_at: float | None
-
-    @property
-    def counts(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for states in self.by_list.values():
-            for state, count in states.items():
-                total[state] = total.get(state, 0) + count
-        return total
-
-    @property
-    def rate(self) -> float | None:
-        """Messages accepted per second, between the first and the last acceptance."""
-        sent = self.counts.get("sent", 0)
-        if sent < 2 or not self.first_sent_at or not self.last_sent_at:
-            return None
-        return sent / max(self.last_sent_at - self.first_sent_at, 1e-3)
-
-
-def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> Summary | None:
-    """The state of the send of `issue`, or None if it was never sent to a list."""
-    ledger = Ledger(connection, Path("unused"), issue)
-    send = ledger.send
-    if send is None:
-        return None
-    by_list: dict[str, dict[str, int]] = {}
-    for list_name, state, count in connection.execute(
-            "SELECT list_name, state, count(*) FROM deliveries WHERE send_id = ? "
-            "GROUP BY list_name, state ORDER BY list_name, state", (send.id,)):
-        by_list.setdefault(list_name, {})[state] = count
-
-    def rows(state: str, columns: str) -> list:  # type: ignore[type-arg]
-        return connection.execute(f"SELECT {columns} FROM deliveries WHERE send_id = ? AND "
-                                  f"state = ? ORDER BY id LIMIT ?",
-                                  (send.id, state, limit)).fetchall()
-
-    first, last = connection.execute(
-        "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE send_id = ? AND "
-        "state = 'sent'", (send.id,)).fetchone()
-    return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
-                   rows("deferred", "email, next_attempt_at, reply"), first, last)
 
 
 _CLAIM = """

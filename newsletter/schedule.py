@@ -19,7 +19,7 @@ from .config import Settings
 from .database import utc_now
 from .errors import IssueFileError, NewsletterError
 from .issue import Issue, load_issue
-from .ledger import Ledger, SendRecord
+from .ledger import SendRecord, find_send
 from .lint import check
 
 FINISHED = "complete"
@@ -66,7 +66,7 @@ def plan_due(path: Path, shown: str, settings: Settings, connection: sqlite3.Con
                          "has errors; nothing sent:\n" + str(exc))
     if issue.send_at is None:
         return Scheduled(path, shown, issue.slug, None, "unscheduled")
-    send = Ledger(connection, settings.database_path, issue.slug).send
+    send = find_send(connection, issue.slug)
     base = Scheduled(path, shown, issue.slug, issue.send_at, "wait", send=send)
     if send is not None and send.state == FINISHED:
         return _replace(base, action="done", reason="sent")

@@ -93,7 +93,7 @@ def schedule(ctx: click.Context, issues_dir: Path | None) -> None:
       newsletter schedule
     """
     from ..database import open_database
-    from ..ledger import summarise
+    from ..report import summarise
     from ..schedule import issue_files, plan_due
 
     settings = settings_for(ctx, issues_dir)

@@ -40,7 +40,7 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
     """
     from ..database import open_database
     from ..issue import load_issue
-    from ..ledger import summarise
+    from ..report import summarise
 
     settings = settings_for(ctx, issue)
     slug = load_issue(issue, shown(issue)).slug if issue.suffix in (".yaml", ".yml") \
