@@ -64,15 +64,20 @@ class Campaign:
         self.transport_url = transport_url or settings.transport
         self.issue = composed.issue.slug
         self.database = settings.database_path
-        self.store = SubscriberStore(self.database)
         self.lock = SendLock(self.database, self.issue)
         self.lock.acquire()  # before anything else: a second sender stops here
-        self.ledger = Ledger(open_database(self.database, threads=True), self.database,
-                             self.issue)
+        try:
+            self.store = SubscriberStore(self.database)
+            self.ledger = Ledger(open_database(self.database, threads=True), self.database,
+                                 self.issue)
+        except BaseException:
+            self.lock.release()
+            raise
 
     def close(self) -> None:
-        self.lock.release()
+        self.ledger.close()
         self.store.close()
+        self.lock.release()
 
     def __enter__(self) -> Campaign:
         return self

@@ -308,6 +308,9 @@ class Ledger:
                 "state = 'deferred'", (send_id,)).fetchone()[0]
             return pending, next_due
 
+    def close(self) -> None:
+        self._db.close()
+
     def finish(self, state: str, now: float | None = None) -> None:
         """Commit everything and close the journal; `state` is the send's new state."""
         now = time.time() if now is None else now

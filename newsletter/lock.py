@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from .errors import AlreadyRunning
+from .errors import AlreadyRunning, StoreError
 
 
 class SendLock:
@@ -21,7 +21,11 @@ class SendLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the send lock: {exc.strerror}; is "
+                             "the database folder there and writable?") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
