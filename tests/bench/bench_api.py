@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench_send import make_project  # the same throwaway project and subscribers
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = 10_000
@@ -122,20 +123,6 @@ def through_transport(url: str, subscribers: int) -> dict[str, float]:
     elapsed = time.perf_counter() - began
     return {"seconds": elapsed, "requests": requests, "batch": size,
             "request_mb": request_bytes / 1e6, "client_cpu": time.process_time() - cpu}
-
-
-def make_project(folder: Path, subscribers: int) -> None:
-    shutil.copytree(REPO / "issues", folder / "issues")
-    shutil.copy(REPO / "newsletter.toml", folder / "newsletter.toml")
-    from newsletter.subscribers import NewRow, SubscriberStore
-
-    def rows():  # type: ignore[no-untyped-def]
-        for n in range(subscribers):
-            address = f"reader{n}@example.org"
-            yield NewRow(n + 1, address, address, f"Reader {n}", {"city": "Riga"})
-
-    with SubscriberStore(folder / "newsletter.db") as store:
-        store.merge(rows(), "members")
 
 
 def through_command(url: str, folder: Path) -> float:
