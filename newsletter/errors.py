@@ -1,12 +1,14 @@
 """The exception tree. The CLI turns these into one-line messages and exit codes.
 
     NewsletterError
-    +-- IssueFileError        the issue file is wrong (carries every Problem found)
+    +-- IssueFileError        the issue file or its theme is wrong (carries every Problem)
+    +-- NotReady              the composed issue has errors that `check` reports
     +-- ConfigError           newsletter.toml, the environment or a command line is wrong
-    +-- HeaderInjectionError  a header value would carry a line break or NUL
-    +-- StoreError            the subscriber store refused an operation
+    +-- HeaderInjectionError  a value meant for a header (a subscriber's name, a reviewer's
+    |                         address) would carry a line break or a control character
+    +-- StoreError            the database refused an operation
     +-- AlreadyRunning        another process is sending the same issue
-    +-- TransportError        the mail server or service failed as a whole
+    +-- TransportError        the mail server or service failed as a whole (provider, status)
         +-- TransportUnavailable  try again later (connection refused, 4xx, timeout before data)
         +-- AuthenticationError   credentials were refused; stop the run
         +-- OutcomeUnknown        the data left but no verdict came back
@@ -48,11 +50,22 @@ class IssueFileError(NewsletterError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class NotReady(NewsletterError):
+    """`check` found errors in the composed issue; `findings` holds warnings too."""
+
+    def __init__(self, shown: str, findings: list[Problem]) -> None:
+        self.findings = findings
+        self.errors = [f for f in findings if f.severity == "error"]
+        super().__init__(f"{shown} has {len(self.errors)} error(s); nothing was sent or "
+                         "approved")
+        self.hint = f"Fix them (newsletter check {shown}) and run the command again."
+
+
 class ConfigError(NewsletterError):
     """A setting is missing or wrong; nothing was sent."""
 
 
-class HeaderInjectionError(ConfigError):
+class HeaderInjectionError(NewsletterError):
     """A value meant for a mail header carries CR, LF, NUL or a Unicode line separator."""
 
 
@@ -65,10 +78,16 @@ class AlreadyRunning(NewsletterError):
 
 
 class TransportError(NewsletterError):
-    """The transport failed for a whole batch; `reply` is the server's answer, if any."""
+    """The transport failed for a whole batch.
 
-    def __init__(self, message: str, reply: str = "") -> None:
-        self.reply = reply
+    `provider` names the server or service (`smtp.example.org:587`, `postmark`), `status`
+    is its numeric answer (an SMTP reply code or an HTTP status) when there was one, and
+    `reply` a short excerpt of what it said, never a secret.
+    """
+
+    def __init__(self, message: str, reply: str = "", *, provider: str = "",
+                 status: int | None = None) -> None:
+        self.reply, self.provider, self.status = reply, provider, status
         super().__init__(message)
 
 
@@ -76,10 +95,11 @@ class TransportUnavailable(TransportError):
     """Nothing was accepted; the same messages can be tried again later."""
 
     def __init__(self, message: str, reply: str = "", retry_after: float | None = None,
-                 throttled: bool = False) -> None:
+                 throttled: bool = False, *, provider: str = "",
+                 status: int | None = None) -> None:
         self.retry_after = retry_after
         self.throttled = throttled
-        super().__init__(message, reply)
+        super().__init__(message, reply, provider=provider, status=status)
 
 
 class AuthenticationError(TransportError):

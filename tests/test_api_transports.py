@@ -30,8 +30,13 @@ import trustme
 from api_server import Answer, ApiServer, Behaviour
 from conftest import REPO
 
-from newsletter.compose import compose
+from newsletter.audience.store import SubscriberStore
+from newsletter.audience.tokens import Signer
+from newsletter.compose.issue import load_issue
+from newsletter.compose.render import compose
 from newsletter.config import Settings, load_settings
+from newsletter.delivery.message import MessageFactory
+from newsletter.envelope import Personalised, Recipient
 from newsletter.errors import (
     AuthenticationError,
     ConfigError,
@@ -39,10 +44,6 @@ from newsletter.errors import (
     TransportError,
     TransportUnavailable,
 )
-from newsletter.issue import load_issue
-from newsletter.message import MessageFactory, Personalised, Recipient
-from newsletter.subscribers import SubscriberStore
-from newsletter.tokens import Signer
 from newsletter.transports import Status, open_transport
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SEED, run_cli
 
-from newsletter.compose import ComposedEmail, compose
+from newsletter.compose.issue import Issue, load_issue
+from newsletter.compose.lint import SAMPLE_VALUES
+from newsletter.compose.publish import fill
+from newsletter.compose.render import ComposedEmail, compose
 from newsletter.config import Settings, load_settings
-from newsletter.issue import Issue, load_issue
-from newsletter.lint import SAMPLE_VALUES
-from newsletter.publish import fill
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SAMPLE = REPO / "issues" / "2020-01.yaml"
@@ -325,7 +325,7 @@ def test_a_copied_theme_named_in_newsletter_toml_is_used(project: Path, cli: Cli
 
 @pytest.mark.parametrize(("mistake", "message"), [
     ("{{ issue.subject ", "template error: expected token 'end of print statement'"),
-    ("{{ issue.no_such_field }}", "template error: 'newsletter.issue.Issue object' has no "
+    ("{{ issue.no_such_field }}", "template error: 'newsletter.compose.issue.Issue object' has no "
                                   "attribute 'no_such_field'"),
 ])
 def test_a_mistake_in_a_theme_is_reported_at_its_line(project: Path, cli: Cli, mistake: str,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.csvio import escape, export_csv, import_csv, unescape
+from newsletter.audience.csvio import escape, export_csv, import_csv, unescape
+from newsletter.audience.store import SubscriberStore
 from newsletter.errors import StoreError
-from newsletter.subscribers import SubscriberStore
 
 MAILCHIMP = (
     "Email Address,First Name,Last Name,Organisation,City,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,"

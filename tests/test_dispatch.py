@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from smtp_server import Behaviour, SmtpServer
 
-from newsletter.subscribers import NewRow, SubscriberStore, address_key
+from newsletter.audience.store import NewRow, SubscriberStore, address_key
 
 ISSUE = "issues/2020-01.yaml"
 

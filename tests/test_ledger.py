@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.audience.store import NewRow, SubscriberStore, address_key
 from newsletter.database import open_database
+from newsletter.delivery.journal import Journal, Verdict, replay
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.lock import SendLock
+from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.errors import AlreadyRunning
-from newsletter.journal import Journal, Verdict, replay
-from newsletter.ledger import Ledger
-from newsletter.lock import SendLock
-from newsletter.ratelimit import RateLimiter
-from newsletter.subscribers import NewRow, SubscriberStore, address_key
 
 
 def make_store(tmp_path: Path, lists: dict[str, list[str]]) -> Path:

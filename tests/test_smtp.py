@@ -24,7 +24,7 @@ import pytest
 import trustme
 from smtp_server import Behaviour, SmtpServer
 
-from newsletter.tokens import TEST_SUBSCRIBER_ID, Signer
+from newsletter.audience.tokens import TEST_SUBSCRIBER_ID, Signer
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 ISSUE = "issues/2020-01.yaml"

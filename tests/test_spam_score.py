@@ -18,11 +18,12 @@ import pytest
 from conftest import REPO
 from smtp_server import SmtpServer
 
-from newsletter.compose import compose
+from newsletter.audience.tokens import Signer
+from newsletter.compose.issue import load_issue
+from newsletter.compose.render import compose
 from newsletter.config import load_settings
-from newsletter.issue import load_issue
-from newsletter.message import MessageFactory, Recipient
-from newsletter.tokens import Signer
+from newsletter.delivery.message import MessageFactory
+from newsletter.envelope import Recipient
 from newsletter.transports.smtp import SmtpTransport
 
 SPAMASSASSIN = Path("/usr/bin/spamassassin")

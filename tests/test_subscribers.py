@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
+from newsletter.audience.store import SubscriberStore, address_key
 from newsletter.database import MIGRATIONS, Migration, migrate, open_database, schema_version
 from newsletter.errors import StoreError
-from newsletter.subscribers import SubscriberStore, address_key
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.audience.tokens import SECRET_FILE, TEST_SUBSCRIBER_ID, Signer, load_secret
 from newsletter.errors import ConfigError
-from newsletter.tokens import SECRET_FILE, TEST_SUBSCRIBER_ID, Signer, load_secret
 
 SECRET = b"a-secret-for-the-tests-0123456789"
 

@@ -26,12 +26,11 @@ from conftest import run_cli
 from smtp_server import Behaviour, SmtpServer
 
 from newsletter import database
-from newsletter.archive import Archive
+from newsletter.audience.store import NewRow, SubscriberStore, address_key
+from newsletter.audience.tokens import Signer, signer_for
 from newsletter.config import load_settings
-from newsletter.review import signer_for
-from newsletter.subscribers import NewRow, SubscriberStore, address_key
-from newsletter.tokens import Signer
-from newsletter.web import WebApp
+from newsletter.web.app import WebApp
+from newsletter.web.archive import Archive
 
 ISSUE = "issues/2020-01.yaml"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

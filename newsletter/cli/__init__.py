@@ -12,13 +12,14 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..errors import IssueFileError, NewsletterError
+from ..errors import IssueFileError, NewsletterError, NotReady
 from . import compose as compose_commands
 from . import preview as preview_commands
 from . import schedule as schedule_commands
 from . import send as send_commands
 from . import status as status_commands
 from . import web as web_commands
+from .logs import configure as configure_logging
 from .subscribers import subscribers as subscribers_group
 
 EXIT_FAILURE = 1
@@ -38,6 +39,12 @@ class Group(click.Group):
             click.echo(f"{count} problem{'s' if count != 1 else ''} found; fix the file and "
                        "run the command again.", err=True)
             ctx.exit(EXIT_FAILURE)
+        except NotReady as exc:
+            for finding in exc.findings:
+                click.echo(str(finding), err=True)
+            click.echo(f"error: {exc}", err=True)
+            click.echo(exc.hint, err=True)
+            ctx.exit(EXIT_FAILURE)
         except NewsletterError as exc:
             click.echo(f"error: {exc}", err=True)
             if exc.hint:
@@ -52,15 +59,20 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="newsletter")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="newsletter.toml to use (default: the nearest one, or NEWSLETTER_CONFIG).")
+@click.option("-v", "--verbose", count=True,
+              help="Log more: the requests a mail-service transport makes (keys redacted).")
+@click.option("-q", "--quiet", count=True, help="Log only warnings and errors.")
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None) -> None:
+def cli(ctx: click.Context, config: Path | None, verbose: int, quiet: int) -> None:
     """Write a monthly newsletter as a plain file, preview it, test-send it, send it.
 
     \b
     Example:
       newsletter build issues/2020-01.yaml
       newsletter check issues/2020-01.yaml
+      newsletter -v send issues/2020-01.yaml --test
     """
+    configure_logging(verbose - quiet)
     ctx.obj = {"config": config}
 
 

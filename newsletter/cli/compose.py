@@ -26,9 +26,9 @@ def build(ctx: click.Context, issue: Path, output: Path | None) -> None:
     Example:
       newsletter build issues/2020-01.yaml -o build
     """
-    from ..compose import compose
-    from ..issue import load_issue
-    from ..publish import write_build
+    from ..compose.issue import load_issue
+    from ..compose.publish import write_build
+    from ..compose.render import compose
 
     settings = settings_for(ctx, issue)
     loaded = load_issue(issue, shown(issue))
@@ -51,20 +51,22 @@ def check(ctx: click.Context, issue: Path) -> None:
     Example:
       newsletter check issues/2020-01.yaml
     """
-    from ..compose import compose
-    from ..issue import load_issue
-    from ..lint import check as lint
-    from ..lint import has_errors
+    from ..compose.issue import load_issue
+    from ..compose.prepare import prepare
+    from ..errors import NotReady
 
     settings = settings_for(ctx, issue)
     loaded = load_issue(issue, shown(issue))
-    findings = lint(compose(loaded, settings), settings, shown(issue))
+    try:
+        findings = prepare(loaded, settings, shown(issue)).findings
+    except NotReady as exc:
+        findings = exc.findings
     for finding in findings:
         click.echo(str(finding), err=True)
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors
     summary = f"{shown(issue)}: {errors} error(s), {warnings} warning(s)"
-    if has_errors(findings):
+    if errors:
         click.echo(summary + "; fix the errors before sending.", err=True)
         ctx.exit(1)
     click.echo(summary + ("; ready to send." if not warnings else "; sendable."))

@@ -40,7 +40,7 @@ def preview(ctx: click.Context, issue: Path, port: int, open_browser: bool,
         return _screenshots(ctx, issue, screenshot)
     import webbrowser
 
-    from ..preview import HOST, Preview, Snapshot, open_server, serve
+    from ..preview.server import HOST, Preview, Snapshot, open_server, serve
 
     def report(snapshot: Snapshot) -> None:
         when = dt.datetime.now().strftime("%H:%M:%S")
@@ -63,10 +63,10 @@ def preview(ctx: click.Context, issue: Path, port: int, open_browser: bool,
 
 
 def _screenshots(ctx: click.Context, issue: Path, out_dir: Path) -> None:
-    from ..compose import compose
-    from ..issue import load_issue
-    from ..publish import web_html
-    from ..screenshot import capture, chromium_path
+    from ..compose.issue import load_issue
+    from ..compose.publish import web_html
+    from ..compose.render import compose
+    from ..preview.screenshot import capture, chromium_path
 
     settings = settings_for(ctx, issue)
     chromium = chromium_path(settings.env)

@@ -10,29 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 
 import click
 
+from .logs import LOGGER
+
 LOG_EVERY = 10.0  # seconds between progress lines when not on a terminal
-
-
-_log_file: list[Path] = []
-
-
-def log_to(path: Path) -> None:
-    """Also append every log line to `path` (the [schedule] log_file setting)."""
-    _log_file[:] = [path]
-
-
-def log(text: str) -> None:
-    """One concise line per event on stderr, timestamped for cron mail and log files."""
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
-    click.echo(line, err=True)
-    for path in _log_file:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+log = LOGGER.info
 
 
 class Progress:

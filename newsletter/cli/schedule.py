@@ -1,4 +1,4 @@
-"""Scheduled sends: `send --due` (for cron), `schedule` (what is planned) and `approve`."""
+"""Scheduled sends: `schedule` (what is planned) and `approve` (`send --due` is in send)."""
 
 from __future__ import annotations
 
@@ -8,76 +8,17 @@ from pathlib import Path
 
 import click
 
-from ..config import Settings
-from ..errors import AlreadyRunning, NewsletterError
+from ..states import ScheduleAction
 from .common import settings_for, shown
-from .progress import log, log_to
+
+SHOWN_STATE = {ScheduleAction.WAIT: "upcoming", ScheduleAction.START: "due",
+               ScheduleAction.RESUME: "due (resumes)", ScheduleAction.DONE: "sent",
+               ScheduleAction.REFUSE: "blocked"}
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(schedule)
     cli.add_command(approve)
-
-
-def _issues_folder(settings: Settings, issues_dir: Path | None) -> Path:
-    folder = issues_dir or settings.root / "issues"
-    if not folder.is_dir():
-        raise NewsletterError(f"{folder}: no such folder of issue files (give --issues DIR)")
-    return folder
-
-
-def run_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
-            allow_late: bool, now: dt.datetime | None) -> int:
-    """Send or resume every due issue; the exit status for cron: 0 all went, else 1."""
-    from ..database import open_database
-    from ..schedule import issue_files, plan_due
-    from .send import ending, run_campaign
-
-    settings = settings_for(ctx, issues_dir)
-    if settings.log_file:
-        log_to(settings.path(settings.log_file))
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    connection = open_database(settings.database_path)
-    try:
-        plans = [plan_due(path, shown(path), settings, connection, moment,
-                          allow_late=allow_late)
-                 for path in issue_files(_issues_folder(settings, issues_dir))]
-    finally:
-        connection.close()
-    failures = []
-    for plan in plans:
-        if plan.action == "wait" and "errors" in plan.reason:
-            log(f"{plan.slug}: warning: {plan.reason}")
-        if plan.action == "refuse":
-            log(f"{plan.slug}: {plan.reason}")
-            failures.append(f"{plan.slug}: {plan.reason.splitlines()[0]}")
-        if plan.action not in ("start", "resume"):
-            continue
-        assert plan.composed is not None and plan.send_at is not None
-        targets = plan.composed.issue.lists
-        log(f"{plan.slug}: due since {plan.send_at.isoformat()}; "
-            f"{'starting' if plan.action == 'start' else 'resuming'} to {', '.join(targets)}")
-        try:
-            outcome, received = run_campaign(plan.composed, settings, targets, url, plan.path,
-                                             yes=True)
-        except AlreadyRunning as exc:
-            log(f"{plan.slug}: {exc}; leaving it to that run")
-            continue
-        except NewsletterError as exc:
-            log(f"{plan.slug}: error: {exc}")
-            failures.append(f"{plan.slug}: {str(exc).splitlines()[0]}")
-            continue
-        code, problem = ending(outcome, received, plan.path, targets)
-        if received:
-            log(f"{plan.slug}: {problem}")
-            return code
-        if code:
-            log(f"{plan.slug}: {problem}")
-            failures.append(f"{plan.slug}: {problem.removeprefix('error: ')}")
-    if failures:
-        click.echo("; ".join(failures), err=True)
-        return 1
-    return 0
 
 
 @click.command()
@@ -93,23 +34,21 @@ def schedule(ctx: click.Context, issues_dir: Path | None) -> None:
       newsletter schedule
     """
     from ..database import open_database
-    from ..report import summarise
-    from ..schedule import issue_files, plan_due
+    from ..delivery.report import summarise
+    from ..delivery.schedule import issues_folder, plan_all
 
     settings = settings_for(ctx, issues_dir)
     now = dt.datetime.now(dt.UTC)
+    plans = [plan for plan in plan_all(settings, issues_folder(settings, issues_dir), now, shown)
+             if plan.action is not ScheduleAction.UNSCHEDULED]
     connection = open_database(settings.database_path)
     try:
         rows = []
-        for path in issue_files(_issues_folder(settings, issues_dir)):
-            plan = plan_due(path, shown(path), settings, connection, now)
-            if plan.action == "unscheduled":
-                continue
+        for plan in plans:
             summary = summarise(connection, plan.slug)
             counts = summary.counts if summary else {}
-            state = {"wait": "upcoming", "start": "due", "resume": "due (resumes)",
-                     "done": "sent", "refuse": "blocked"}[plan.action]
-            if summary and plan.action != "done":
+            state = SHOWN_STATE[plan.action]
+            if summary and plan.action is not ScheduleAction.DONE:
                 state = f"{summary.send.state}"
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             rows.append((plan.send_at or now, plan, state, detail))
@@ -121,7 +60,8 @@ def schedule(ctx: click.Context, issues_dir: Path | None) -> None:
     for send_at, plan, state, detail in sorted(rows, key=lambda r: r[0]):
         when = send_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"{when}  {plan.slug:<12} {state:<12} {detail}")
-        if plan.action == "refuse" or (plan.action == "wait" and "errors" in plan.reason):
+        if plan.action is ScheduleAction.REFUSE or \
+                (plan.action is ScheduleAction.WAIT and "errors" in plan.reason):
             click.echo(f"    {plan.reason.splitlines()[0]}")
 
 
@@ -139,19 +79,13 @@ def approve(ctx: click.Context, issue: Path, approved_by: str | None) -> None:
     Example:
       newsletter approve issues/2020-01.yaml --by "Anna (editor)"
     """
-    from ..compose import compose
+    from ..compose.issue import load_issue
+    from ..compose.prepare import prepare
     from ..database import open_database
-    from ..issue import load_issue
-    from ..lint import check, has_errors
-    from ..schedule import approve as record
+    from ..delivery.schedule import approve as record
 
     settings = settings_for(ctx, issue)
-    composed = compose(load_issue(issue, shown(issue)), settings)
-    findings = check(composed, settings, shown(issue))
-    if has_errors(findings):
-        for finding in findings:
-            click.echo(str(finding), err=True)
-        raise NewsletterError(f"{shown(issue)} has errors; fix them before approving it")
+    composed = prepare(load_issue(issue, shown(issue)), settings, shown(issue)).composed
     who = approved_by or getpass.getuser()
     connection = open_database(settings.database_path)
     try:

@@ -10,7 +10,9 @@ from urllib.parse import quote
 import click
 
 from ..errors import NewsletterError
+from ..states import ScheduleAction, SendState
 from .common import settings_for, shown
+from .logs import also_to_file
 from .progress import Progress, log, stop_on_signals
 
 EXIT_INTERRUPTED = {2: 130, 15: 143}  # SIGINT, SIGTERM
@@ -76,9 +78,7 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
         if issue is not None or test or lists or dry_run:
             raise click.UsageError("--due finds the issues itself: give no ISSUE, --list, "
                                    "--test or --dry-run with it")
-        from .schedule import run_due
-
-        ctx.exit(run_due(ctx, issues_dir, url, allow_late=allow_late, now=now))
+        ctx.exit(_send_due(ctx, issues_dir, url, allow_late=allow_late, now=now))
     if issue is None:
         raise click.UsageError("give an ISSUE file, or --due")
     settings = settings_for(ctx, issue)
@@ -89,25 +89,57 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
                    include_new=include_new, resend_unknown=resend_unknown)
 
 
-def _compose(settings, issue: Path, *, test: bool):  # type: ignore[no-untyped-def]
-    from ..compose import compose
-    from ..issue import load_issue
-    from ..lint import check
+def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
+              allow_late: bool, now: dt.datetime | None) -> int:
+    """Send or resume every due issue; the exit status for cron: 0 all went, else 1."""
+    from ..delivery.schedule import issues_folder, run_due
 
-    composed = compose(load_issue(issue, shown(issue)), settings, test=test)
-    findings = check(composed, settings, shown(issue))
-    for finding in findings:
+    settings = settings_for(ctx, issues_dir)
+    if settings.log_file:
+        also_to_file(settings.path(settings.log_file))
+    received: list[int] = []
+
+    def send_one(plan):  # type: ignore[no-untyped-def]
+        outcome, signals = run_campaign(plan.composed, settings, plan.composed.issue.lists,
+                                        url, plan.path, yes=True)
+        received.extend(signals)
+        return outcome
+
+    report = run_due(settings, issues_folder(settings, issues_dir),
+                     now or dt.datetime.now(dt.UTC), send_one, shown, allow_late=allow_late)
+    failures = [f"{run.plan.slug}: {run.plan.reason.splitlines()[0]}" for run in report.runs
+                if run.plan.action is ScheduleAction.REFUSE]
+    failures += [f"{run.plan.slug}: {run.error}" for run in report.runs if run.error]
+    for run in report.runs:
+        if run.outcome is None:
+            continue
+        code, problem = ending(run.outcome, received, run.plan.path,
+                               run.plan.composed.issue.lists)
+        if received:
+            log(f"{run.plan.slug}: {problem}")
+            return code
+        if code:
+            log(f"{run.plan.slug}: {problem}")
+            failures.append(f"{run.plan.slug}: {problem.removeprefix('error: ')}")
+    if failures:
+        click.echo("; ".join(failures), err=True)
+        return 1
+    return 0
+
+
+def _compose(settings, issue: Path, *, test: bool):  # type: ignore[no-untyped-def]
+    from ..compose.issue import load_issue
+    from ..compose.prepare import prepare
+
+    prepared = prepare(load_issue(issue, shown(issue)), settings, shown(issue), test=test)
+    for finding in prepared.findings:
         click.echo(str(finding), err=True)
-    errors = [f for f in findings if f.severity == "error"]
-    if errors and not test:
-        raise NewsletterError(f"{shown(issue)} has {len(errors)} error(s); nothing was sent. "
-                              f"Fix them (newsletter check {shown(issue)}) and send again.")
-    return composed
+    return prepared.composed
 
 
 def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  # type: ignore[no-untyped-def]
                url: str | None) -> None:
-    from ..review import all_sent, reviewers, send_test
+    from ..delivery.review import all_sent, reviewers, send_test
     from ..transports import open_transport
 
     composed = _compose(settings, issue, test=True)
@@ -128,7 +160,7 @@ def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  
 def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...],  # type: ignore[no-untyped-def]
                url: str | None, *, yes: bool, dry_run: bool, include_new: bool,
                resend_unknown: bool) -> None:
-    from ..campaign import dry_run as build_all
+    from ..delivery.campaign import dry_run as build_all
 
     composed = _compose(settings, issue, test=False)
     targets = lists or composed.issue.lists
@@ -153,7 +185,7 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
 def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, yes: bool,  # type: ignore[no-untyped-def]
                  include_new: bool = False, resend_unknown: bool = False):
     """Lock, confirm, send with progress, report: (outcome, signals received)."""
-    from ..campaign import Campaign
+    from ..delivery.campaign import Campaign
 
     with Campaign(composed, settings, targets, transport_url=url) as campaign:
         plan = campaign.plan(include_new=include_new, resend_unknown=resend_unknown)
@@ -176,9 +208,9 @@ def ending(outcome, received: list[int], issue: Path, targets) -> tuple[int, str
     again = f"newsletter send {shown(issue)} " + " ".join(f"--list {n}" for n in targets)
     if received:
         return EXIT_INTERRUPTED.get(received[0], 130), f"stopped; to resume: {again} --yes"
-    if outcome.state == "paused":
+    if outcome.state is SendState.PAUSED:
         return 1, f"error: {outcome.reason}; to resume once the server is fine: {again}"
-    if outcome.state != "complete" or outcome.counts.get("unknown"):
+    if outcome.state is not SendState.COMPLETE or outcome.counts.get("unknown"):
         return 1, f"error: {outcome.reason}"
     return 0, ""
 

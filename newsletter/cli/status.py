@@ -8,9 +8,12 @@ from pathlib import Path
 
 import click
 
+from ..states import DeliveryState
 from .common import settings_for, shown
 
-ORDER = ("sent", "failed", "unknown", "deferred", "pending", "sending", "skipped")
+ORDER = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNKNOWN,
+         DeliveryState.DEFERRED, DeliveryState.PENDING, DeliveryState.SENDING,
+         DeliveryState.SKIPPED)  # the order `status` lists them in
 
 
 def register(cli: click.Group) -> None:
@@ -38,9 +41,9 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
       newsletter status issues/2020-01.yaml
       newsletter status issues/2020-01.yaml --json
     """
+    from ..compose.issue import load_issue
     from ..database import open_database
-    from ..issue import load_issue
-    from ..report import summarise
+    from ..delivery.report import summarise
 
     settings = settings_for(ctx, issue)
     slug = load_issue(issue, shown(issue)).slug if issue.suffix in (".yaml", ".yml") \

@@ -12,7 +12,7 @@ import click
 from ..errors import StoreError
 
 if TYPE_CHECKING:
-    from ..subscribers import SubscriberStore
+    from ..audience.store import SubscriberStore
 from .common import settings_for, shown
 
 list_option = click.option("--list", "list_name", required=True, metavar="NAME",
@@ -32,7 +32,7 @@ def open_store(ctx: click.Context, db: Path | None, create: bool = False) -> Sub
         error = StoreError(f"{shown(path)}: no subscriber database yet")
         error.hint = "import a list first: newsletter subscribers import FILE.csv --list NAME"
         raise error
-    from ..subscribers import SubscriberStore  # email-validator is slow to import
+    from ..audience.store import SubscriberStore  # email-validator is slow to import
 
     return SubscriberStore(path)
 
@@ -72,7 +72,7 @@ def import_(ctx: click.Context, file: Path, list_name: str, resubscribe: bool,
       newsletter subscribers import mailchimp-export.csv --list members
       newsletter subscribers import partners.csv --list partners --dry-run
     """
-    from ..csvio import import_csv
+    from ..audience.csvio import import_csv
 
     with open_store(ctx, db, create=True) as store:
         summary = import_csv(store, file, list_name, where=shown(file), resubscribe=resubscribe,
@@ -102,7 +102,7 @@ def export(ctx: click.Context, list_name: str, output: Path | None, db: Path | N
     Example:
       newsletter subscribers export --list members -o members.csv
     """
-    from ..csvio import export_csv
+    from ..audience.csvio import export_csv
 
     with open_store(ctx, db) as store:
         store.count_active([list_name])  # an unknown list fails before the file is created

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from pathlib import Path
 
@@ -47,12 +46,11 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: st
     """
     from waitress import create_server
 
-    from ..archive import Archive
-    from ..review import signer_for
-    from ..web import MAX_BODY, WebApp
+    from ..audience.tokens import signer_for
+    from ..web.app import MAX_BODY, WebApp
+    from ..web.archive import Archive
 
     settings = settings_for(ctx)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     app = WebApp(settings, Archive(settings, issues_dir or settings.path("issues")),
                  signer_for(settings))
     server = create_server(app, host=host, port=port, threads=threads, url_prefix=url_prefix,
@@ -89,10 +87,9 @@ def build_archive(ctx: click.Context, out_dir: Path, issues_dir: Path | None) ->
       newsletter build-archive public
       rsync -a public/ www.example.org:/var/www/newsletter/
     """
-    from ..archive import Archive, export
+    from ..web.archive import Archive, export
 
     settings = settings_for(ctx)
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     entries = export(Archive(settings, issues_dir or settings.path("issues")), out_dir)
     slugs = ", ".join(f"{entry.issue.slug}/" for entry in entries) or "no issue sent yet"
     click.echo(f"wrote {shown(out_dir / 'index.html')} and {len(entries)} issue(s): {slugs}")

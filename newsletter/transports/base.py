@@ -20,7 +20,7 @@ from typing import ClassVar
 from urllib.parse import SplitResult
 
 from ..config import Settings
-from ..message import Personalised
+from ..envelope import Personalised
 
 
 class Status(enum.StrEnum):

@@ -24,6 +24,7 @@ NEWSLETTER_API_KEY only, and is removed from every message this module produces.
 from __future__ import annotations
 
 import email.utils
+import logging
 import re
 import time
 from abc import abstractmethod
@@ -34,8 +35,8 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 import requests
 import urllib3
 
-from ..compose import PLACEHOLDER
 from ..config import Settings
+from ..envelope import Personalised
 from ..errors import (
     AuthenticationError,
     ConfigError,
@@ -43,8 +44,11 @@ from ..errors import (
     TransportError,
     TransportUnavailable,
 )
-from ..message import Personalised
+from ..grammar import PLACEHOLDER
 from .base import Result, Transport, is_loopback
+
+log = logging.getLogger(__name__)
+DEBUG_BODY_CHARS = 400  # how much of each request and answer `-v` shows
 
 API_KEY_VARIABLE = "NEWSLETTER_API_KEY"
 CONNECT_TIMEOUT = 10.0  # seconds to connect; the answer may take settings.timeout
@@ -214,36 +218,44 @@ class HttpTransport(Transport):
 
     def _post(self, request: ApiRequest) -> requests.Response:
         where = f"{self.provider} {self.endpoint.base_url}"
+        url = self.endpoint.base_url + request.path
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: POST %s (%s, %d bytes): %s", self.provider, url,
+                      request.content_type.split(";")[0], len(request.body),
+                      self.redact(request.body[:DEBUG_BODY_CHARS].decode("utf-8", "replace")))
         try:
-            return self._session_for_sending().post(
-                self.endpoint.base_url + request.path, data=request.body,
-                headers={"Content-Type": request.content_type},
+            response = self._session_for_sending().post(
+                url, data=request.body, headers={"Content-Type": request.content_type},
                 timeout=self.endpoint.timeout)
+            log.debug("%s: answered %d: %s", self.provider, response.status_code,
+                      self.redact(response.text[:DEBUG_BODY_CHARS]))
+            return response
         except requests.exceptions.ConnectTimeout:
             raise TransportUnavailable(f"{where}: no connection within "
-                                       f"{self.endpoint.timeout[0]:g} s; nothing was sent"
-                                       ) from None
+                                       f"{self.endpoint.timeout[0]:g} s; nothing was sent",
+                                       provider=self.provider) from None
         except requests.exceptions.ReadTimeout:
             raise OutcomeUnknown(f"{where}: no answer within {self.endpoint.timeout[1]:g} s "
-                                 "after the request was sent") from None
+                                 "after the request was sent", provider=self.provider) from None
         except requests.exceptions.SSLError as exc:
             text = self.redact(_describe(exc))
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 raise TransportError(f"{where}: TLS certificate not trusted ({text}); nothing "
-                                     "was sent. For a private endpoint, set ca_file") from None
-            raise TransportUnavailable(f"{where}: TLS failed ({text}); nothing was sent"
-                                       ) from None
+                                     "was sent. For a private endpoint, set ca_file",
+                                     provider=self.provider) from None
+            raise TransportUnavailable(f"{where}: TLS failed ({text}); nothing was sent",
+                                       provider=self.provider) from None
         except requests.exceptions.ConnectionError as exc:
             text = self.redact(_describe(exc))
             if _before_request(exc):
                 raise TransportUnavailable(f"{where}: cannot connect ({text}); nothing was "
-                                           "sent") from None
+                                           "sent", provider=self.provider) from None
             raise OutcomeUnknown(f"{where}: connection lost after the request was sent "
-                                 f"({text})") from None
+                                 f"({text})", provider=self.provider) from None
         except requests.exceptions.RequestException as exc:  # e.g. a broken answer
             text = self.redact(_describe(exc))
-            raise OutcomeUnknown(f"{where}: no answer after the request was sent ({text})"
-                                 ) from None
+            raise OutcomeUnknown(f"{where}: no answer after the request was sent ({text})",
+                                 provider=self.provider) from None
 
     def _check(self, response: requests.Response, batch: Sequence[Personalised]) -> None:
         """Raise what a non-2xx answer means for the whole batch."""
@@ -254,16 +266,18 @@ class HttpTransport(Transport):
         if status in (401, 403):
             raise AuthenticationError(f"{self.provider} refused the API key ({reply}); check "
                                       f"{API_KEY_VARIABLE}: it must hold {self.key_help}",
-                                      reply)
+                                      reply, provider=self.provider, status=status)
         if status == 429:
             raise TransportUnavailable(f"{self.provider} asks to slow down ({reply})", reply,
-                                       retry_after=retry_after(response), throttled=True)
+                                       retry_after=retry_after(response), throttled=True,
+                                       provider=self.provider, status=status)
         if status == 408 or status >= 500:
             raise TransportUnavailable(f"{self.provider} failed to take the batch ({reply}); "
                                        "it will be retried", reply,
-                                       retry_after=retry_after(response))
+                                       retry_after=retry_after(response),
+                                       provider=self.provider, status=status)
         raise TransportError(f"{self.provider} refused the request ({reply}){self.hint(status)}",
-                             reply)
+                             reply, provider=self.provider, status=status)
 
     def reply(self, response: requests.Response, text: str) -> str:
         """`status reason: text`, one line, short, without the key: for the ledger."""

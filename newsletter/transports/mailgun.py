@@ -35,8 +35,8 @@ from urllib.parse import SplitResult, quote
 import requests
 
 from ..config import Settings
+from ..envelope import MessageSource, Personalised
 from ..errors import ConfigError, TransportError
-from ..message import MessageFactory, Personalised
 from .base import Result, Status
 from .http import (
     ApiRequest,
@@ -88,7 +88,7 @@ class MailgunTransport(HttpTransport):
         session.auth = ("api", self.endpoint.api_key)
 
     def build_request(self, batch: Sequence[Personalised]) -> ApiRequest:
-        factory = batch[0].factory
+        factory = batch[0].source
         if self._content is None or self._content.factory is not factory:
             self._content = _Content(factory)
         content = self._content
@@ -129,7 +129,7 @@ class MailgunTransport(HttpTransport):
 class _Content:
     """The form fields every request of one issue shares, encoded once per run."""
 
-    def __init__(self, factory: MessageFactory) -> None:
+    def __init__(self, factory: MessageSource) -> None:
         self.factory = factory
         self.text, self.html = Template(factory.text_template), Template(factory.html_template)
         headers = factory.common_headers

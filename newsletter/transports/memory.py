@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from urllib.parse import SplitResult
 
 from ..config import Settings
-from ..message import Personalised
+from ..envelope import Personalised
 from .base import Result, Status, Transport
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote
 
 from ..config import Settings
-from ..message import Personalised
+from ..envelope import Personalised
 from .base import Result, Status, Transport
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

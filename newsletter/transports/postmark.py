@@ -33,8 +33,8 @@ from urllib.parse import SplitResult
 import requests
 
 from ..config import Settings
+from ..envelope import MessageSource, Personalised
 from ..errors import ConfigError, OutcomeUnknown, TransportError
-from ..message import MessageFactory, Personalised
 from .base import Result, Status
 from .http import (
     ApiRequest,
@@ -82,7 +82,7 @@ class PostmarkTransport(HttpTransport):
         session.headers["X-Postmark-Server-Token"] = self.endpoint.api_key
 
     def build_request(self, batch: Sequence[Personalised]) -> ApiRequest:
-        factory = batch[0].factory
+        factory = batch[0].source
         if self._content is None or self._content.factory is not factory:
             self._content = _Content(factory, self.stream)
         body = b"[" + b",".join(self._content.message(m) for m in batch) + b"]"
@@ -136,7 +136,7 @@ class _Content:
     of the cost of escaping some 50 KB per recipient.
     """
 
-    def __init__(self, factory: MessageFactory, stream: str) -> None:
+    def __init__(self, factory: MessageSource, stream: str) -> None:
         self.factory = factory
         headers = factory.common_headers
         self.html, self.text = Template(factory.html_template), Template(factory.text_template)

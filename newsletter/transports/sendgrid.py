@@ -35,8 +35,8 @@ from urllib.parse import SplitResult
 import requests
 
 from ..config import Settings
+from ..envelope import MessageSource, Personalised
 from ..errors import OutcomeUnknown, TransportError
-from ..message import MessageFactory, Personalised
 from .base import Result, Status
 from .http import (
     ApiRequest,
@@ -75,7 +75,7 @@ class SendGridTransport(HttpTransport):
         session.headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
 
     def build_request(self, batch: Sequence[Personalised]) -> ApiRequest:
-        factory = batch[0].factory
+        factory = batch[0].source
         if self._content is None or self._content.factory is not factory:
             self._content = _Content(factory)
         content = self._content
@@ -115,13 +115,13 @@ class SendGridTransport(HttpTransport):
 class _Content:
     """The request body minus its personalizations, serialised once per run."""
 
-    def __init__(self, factory: MessageFactory) -> None:
+    def __init__(self, factory: MessageSource) -> None:
         self.factory = factory
         self.text, self.html = Template(factory.text_template), Template(factory.html_template)
         headers = factory.common_headers
-        name, address = parseaddr(factory.settings.sender)
+        name, address = parseaddr(factory.sender)
         rest: dict[str, object] = {"from": _contact(name, address)}
-        reply_to = getaddresses([factory.settings.reply_to or ""])
+        reply_to = getaddresses([factory.reply_to or ""])
         reply_to = [_contact(n, a) for n, a in reply_to if a]
         if len(reply_to) == 1:
             rest["reply_to"] = reply_to[0]

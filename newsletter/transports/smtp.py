@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from urllib.parse import SplitResult, parse_qs, unquote
 
 from ..config import Settings
+from ..envelope import Personalised
 from ..errors import AuthenticationError, ConfigError, TransportError, TransportUnavailable
-from ..message import Personalised
 from .base import Result, Status, Transport, is_loopback
 
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x20<>\x7f]")
@@ -121,7 +121,8 @@ class SmtpTransport(Transport):
             raise AuthenticationError(
                 f"{self._where()} refused the login of {self.username!r}: "
                 f"{exc.smtp_code} {_text(exc.smtp_error)}; check the user in the transport "
-                f"URL and {PASSWORD_VARIABLE}", _reply(exc.smtp_code, exc.smtp_error)) from None
+                f"URL and {PASSWORD_VARIABLE}", _reply(exc.smtp_code, exc.smtp_error),
+                provider=self._where(), status=exc.smtp_code) from None
         except smtplib.SMTPNotSupportedError:
             _abort(smtp)
             raise TransportError(f"{self._where()} does not offer AUTH; remove the user from "
@@ -132,7 +133,8 @@ class SmtpTransport(Transport):
         except (smtplib.SMTPException, OSError) as exc:
             _abort(smtp)
             raise TransportUnavailable(f"{self._where()}: cannot connect ({_describe(exc)})",
-                                       throttled=_code(exc) == 421) from None
+                                       throttled=_code(exc) == 421, provider=self._where(),
+                                       status=_code(exc)) from None
 
     def send(self, batch: Sequence[Personalised]) -> list[Result]:
         results: list[Result] = []
@@ -206,7 +208,8 @@ class SmtpTransport(Transport):
             if refused == 0 and code >= 500:
                 self.close()
                 raise TransportError(f"{self._where()} refuses the sender {self.sender}: "
-                                     f"{_reply(code, reply)}", _reply(code, reply))
+                                     f"{_reply(code, reply)}", _reply(code, reply),
+                                     provider=self._where(), status=code)
             return self._refused(smtp, code, reply)
         try:
             smtp.send(message.data + b".\r\n")  # one write: no Nagle delay before the dot

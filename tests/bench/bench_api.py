@@ -77,11 +77,12 @@ class StandIn:
 
 
 def through_transport(url: str, subscribers: int) -> dict[str, float]:
-    from newsletter.compose import compose
+    from newsletter.audience.tokens import Signer
+    from newsletter.compose.issue import load_issue
+    from newsletter.compose.render import compose
     from newsletter.config import load_settings
-    from newsletter.issue import load_issue
-    from newsletter.message import MessageFactory, Recipient
-    from newsletter.tokens import Signer
+    from newsletter.delivery.message import MessageFactory
+    from newsletter.envelope import Recipient
     from newsletter.transports import Status, open_transport, transport_class
 
     settings = load_settings(REPO / "newsletter.toml", env={"NEWSLETTER_API_KEY": KEY})

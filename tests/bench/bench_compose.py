@@ -60,9 +60,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from newsletter import compose as composing
+    from newsletter.compose.issue import load_issue
+    from newsletter.compose.publish import write_build
     from newsletter.config import load_settings
-    from newsletter.issue import load_issue
-    from newsletter.publish import write_build
 
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         project = Path(tmp)

@@ -25,7 +25,7 @@ NAMES = ["Jeanne Dupont", "Zoë Müller", "Łukasz Żółć", "Anne-Marie O'Neil
 
 
 def recipients(count: int):  # type: ignore[no-untyped-def]
-    from newsletter.message import Recipient
+    from newsletter.envelope import Recipient
 
     for i in range(count):
         yield Recipient(i + 1, f"person.{i}@example{i % 2000}.org", NAMES[i % len(NAMES)],
@@ -61,12 +61,12 @@ def main() -> int:
                         help="messages to sign with DKIM (0: skip)")
     args = parser.parse_args()
 
-    from newsletter.compose import compose
+    from newsletter.audience.tokens import Signer
+    from newsletter.compose.issue import load_issue
+    from newsletter.compose.render import compose
     from newsletter.config import load_settings
-    from newsletter.issue import load_issue
-    from newsletter.message import MessageFactory
-    from newsletter.signing import DkimSigner
-    from newsletter.tokens import Signer
+    from newsletter.delivery.message import MessageFactory
+    from newsletter.delivery.signing import DkimSigner
 
     settings = load_settings(REPO / "newsletter.toml", env={})
     start = time.perf_counter()

@@ -42,7 +42,7 @@ def make_project(folder: Path, subscribers: int) -> None:
     shutil.copytree(REPO / "issues", folder / "issues")
     shutil.copy(REPO / "newsletter.toml", folder / "newsletter.toml")
     sys.path.insert(0, str(REPO))
-    from newsletter.subscribers import NewRow, SubscriberStore
+    from newsletter.audience.store import NewRow, SubscriberStore
 
     def rows():  # type: ignore[no-untyped-def]
         for n in range(subscribers):

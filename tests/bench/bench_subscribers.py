@@ -39,8 +39,8 @@ def peak_mb() -> float:
 
 
 def phase_import(db: Path, source: Path) -> dict[str, float]:
-    from newsletter.csvio import import_csv
-    from newsletter.subscribers import SubscriberStore
+    from newsletter.audience.csvio import import_csv
+    from newsletter.audience.store import SubscriberStore
 
     start = time.perf_counter()
     with SubscriberStore(db) as store:
@@ -51,7 +51,7 @@ def phase_import(db: Path, source: Path) -> dict[str, float]:
 
 
 def phase_stream(db: Path) -> dict[str, float]:
-    from newsletter.subscribers import SubscriberStore
+    from newsletter.audience.store import SubscriberStore
 
     start = time.perf_counter()
     with SubscriberStore(db) as store:

@@ -37,7 +37,7 @@ def make_project(folder: Path, subscribers: int) -> list[int]:
     shutil.copytree(REPO / "issues", folder / "issues")
     shutil.copy(REPO / "newsletter.toml", folder / "newsletter.toml")
     sys.path.insert(0, str(REPO))
-    from newsletter.subscribers import NewRow, SubscriberStore
+    from newsletter.audience.store import NewRow, SubscriberStore
 
     addresses = [f"reader{n}@example.org" for n in range(subscribers)]
     with SubscriberStore(folder / "newsletter.db") as store:
@@ -49,8 +49,8 @@ def make_project(folder: Path, subscribers: int) -> list[int]:
 
 
 def tokens(folder: Path, ids: list[int]) -> list[str]:
+    from newsletter.audience.tokens import signer_for
     from newsletter.config import load_settings
-    from newsletter.review import signer_for
 
     signer = signer_for(load_settings(folder / "newsletter.toml", env={}))
     return [signer.unsubscribe_token(sid, "members") for sid in ids]

@@ -13,15 +13,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..envelope import Recipient
+from ..states import SendState
 from .journal import Journal, Verdict, replay
-from .message import Recipient
 
-STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
-FINAL = ("sent", "failed", "skipped")
 FLUSH_EVERY = 1.0  # seconds between ledger commits while sending
 FLUSH_SIZE = 500  # or this many verdicts, whichever comes first
 
@@ -32,7 +32,7 @@ class SendRecord:
     issue: str
     lists: tuple[str, ...]
     content_hash: str
-    state: str
+    state: SendState
     created_at: float
     started_at: float | None
     finished_at: float | None
@@ -63,7 +63,8 @@ def find_send(connection: sqlite3.Connection, issue: str) -> SendRecord | None:
                              (issue,)).fetchone()
     if row is None:
         return None
-    return SendRecord(row[0], row[1], tuple(json.loads(row[2])), *row[3:])
+    return SendRecord(row[0], row[1], tuple(json.loads(row[2])), row[3], SendState(row[4]),
+                      *row[5:])
 
 
 class Ledger:
@@ -80,8 +81,18 @@ class Ledger:
         self._last_flush = time.monotonic()
         self.send: SendRecord | None = find_send(connection, issue)
 
-    # -- starting and resuming -------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back if anything in between fails."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
+    # -- starting and resuming -------------------------------------------------------
 
     def start(self, lists: Sequence[str], content_hash: str, *, include_new: bool = False,
               resend_unknown: bool = False, now: float | None = None) -> StartReport:
@@ -90,8 +101,7 @@ class Ledger:
         with self._lock:
             recovered_unknown, recovered_pending = self._recover()
             created = self.send is None
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 if self.send is None:
                     self._db.execute(
                         "INSERT INTO sends (issue, lists, content_hash, state, created_at, "
@@ -111,10 +121,6 @@ class Ledger:
                     "UPDATE sends SET lists = ?, state = 'running', finished_at = NULL, "
                     "started_at = COALESCE(started_at, ?) WHERE id = ?",
                     (json.dumps(known + new_lists), now, send_id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self.send = find_send(self._db, self.issue)
             assert self.send is not None
             self._journal = Journal(self.journal_path)
@@ -141,8 +147,7 @@ class Ledger:
             self.journal_path.unlink(missing_ok=True)
             return 0, 0
         journal = replay(self.journal_path)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._apply(list(journal.verdicts.values()))
             unknown = [(time.time(), i) for i in journal.without_verdict]
             self._db.executemany(
@@ -152,10 +157,6 @@ class Ledger:
             pending = self._db.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = MAX(attempts - 1, 0) "
                 "WHERE send_id = ? AND state = 'sending'", (self.send.id,)).rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         self.journal_path.unlink(missing_ok=True)
         return len(unknown), pending
 
@@ -185,13 +186,12 @@ class Ledger:
                 recipient = Recipient(subscriber_id, email, name, list_name,
                                       json.loads(fields) if fields != "{}" else {})
                 claimed.append(Claimed(delivery_id, recipient, attempts + 1, failed_since))
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("UPDATE deliveries SET state = 'sending', attempts = "
-                                 "attempts + 1, updated_at = ? WHERE id = ?",
-                                 [(now, c.delivery_id) for c in claimed])
-            self._db.executemany("UPDATE deliveries SET state = 'skipped', updated_at = ?, "
-                                 "reply = 'no longer subscribed' WHERE id = ?", skipped)
-            self._db.execute("COMMIT")
+            with self._transaction() as db:
+                db.executemany("UPDATE deliveries SET state = 'sending', attempts = "
+                               "attempts + 1, updated_at = ? WHERE id = ?",
+                               [(now, c.delivery_id) for c in claimed])
+                db.executemany("UPDATE deliveries SET state = 'skipped', updated_at = ?, "
+                               "reply = 'no longer subscribed' WHERE id = ?", skipped)
             return claimed
 
     def _still_subscribed(self, rows: list[tuple]) -> dict[tuple[int, str], tuple[str, str]]:  # type: ignore[type-arg]
@@ -234,11 +234,10 @@ class Ledger:
             return
         with self._lock:
             self.flush()
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("UPDATE deliveries SET state = 'pending', attempts = "
-                                 "MAX(attempts - 1, 0) WHERE id = ? AND state = 'sending'",
-                                 [(i,) for i in delivery_ids])
-            self._db.execute("COMMIT")
+            with self._transaction() as db:
+                db.executemany("UPDATE deliveries SET state = 'pending', attempts = "
+                               "MAX(attempts - 1, 0) WHERE id = ? AND state = 'sending'",
+                               [(i,) for i in delivery_ids])
 
     def _maybe_flush(self) -> None:
         if self._buffer and time.monotonic() - self._last_flush > FLUSH_EVERY:
@@ -248,13 +247,8 @@ class Ledger:
         """Commit buffered verdicts; shrink the journal once it has grown."""
         with self._lock:
             if self._buffer:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     self._apply(self._buffer)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
                 self._buffer = []
             self._last_flush = time.monotonic()
             if self._journal is not None and self._journal.needs_rotation():
@@ -311,7 +305,7 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    def finish(self, state: str, now: float | None = None) -> None:
+    def finish(self, state: SendState, now: float | None = None) -> None:
         """Commit everything and close the journal; `state` is the send's new state."""
         now = time.time() if now is None else now
         with self._lock:

@@ -11,19 +11,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .compose import ComposedEmail
-from .config import Settings
-from .database import open_database
+from ..audience.store import SubscriberStore
+from ..audience.tokens import signer_for
+from ..compose.render import ComposedEmail
+from ..config import Settings
+from ..database import open_database
+from ..envelope import Recipient
+from ..errors import NewsletterError
+from ..states import FINAL_DELIVERY_STATES, WAITING_DELIVERY_STATES, DeliveryState, SendState
+from ..transports import open_transport, transport_class
 from .dispatch import Dispatcher, RetryPolicy, Tally
-from .errors import NewsletterError
 from .ledger import Ledger, StartReport
 from .lock import SendLock
-from .message import MessageFactory, Recipient
+from .message import MessageFactory
 from .ratelimit import RateLimiter
-from .review import signer_for
 from .signing import DkimSigner
-from .subscribers import SubscriberStore
-from .transports import open_transport, transport_class
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,10 @@ class Plan:
 
 @dataclass
 class Outcome:
-    """How a run ended; `state` is complete, incomplete, paused, interrupted or dry-run."""
+    """How a run ended."""
 
-    state: str
-    counts: dict[str, int]  # over the whole send, by state
+    state: SendState
+    counts: dict[str, int]  # over the whole send, by DeliveryState
     run: Tally = field(default_factory=Tally)
     start: StartReport | None = None
     reason: str = ""
@@ -95,19 +97,18 @@ class Campaign:
         if send and include_new:
             to_freeze = self.store.count_active(list(known | set(self.lists))) \
                 - sum(counts.values())
-        waiting = counts.get("pending", 0) + counts.get("deferred", 0) \
-            + counts.get("sending", 0)
-        unknown = counts.get("unknown", 0)
+        waiting = sum(counts.get(s, 0) for s in WAITING_DELIVERY_STATES)
+        unknown = counts.get(DeliveryState.UNKNOWN, 0)
         transport = open_transport(self.transport_url, self.settings)
         return Plan(self.issue, self.composed.subject,
                     tuple(send.lists if send else ()) + tuple(new_lists),
                     max(to_freeze, 0) + waiting + (unknown if resend_unknown else 0),
-                    sum(counts.get(s, 0) for s in ("sent", "failed", "skipped")), unknown,
+                    sum(counts.get(s, 0) for s in FINAL_DELIVERY_STATES), unknown,
                     transport.description, send is not None)
 
     def run(self, stop: threading.Event, *, include_new: bool = False,
             resend_unknown: bool = False, on_start: Callable[[StartReport], None] = print,
-            on_verdict: Callable[[str], None] = lambda state: None,
+            on_verdict: Callable[[DeliveryState], None] = lambda state: None,
             on_event: Callable[[str], None] = print) -> Outcome:
         began = time.monotonic()
         start = self.ledger.start(self.lists, self.composed.content_hash,
@@ -135,7 +136,7 @@ class Campaign:
         try:
             tally = dispatcher.run()
         except NewsletterError as exc:
-            self.ledger.finish("failed")
+            self.ledger.finish(SendState.FAILED)
             exc.hint = exc.hint or "Fix the problem, then run the same command again to resume."
             raise
         suppressed += self._copy_suppressions()
@@ -146,19 +147,20 @@ class Campaign:
                        suppressed)
 
     def _ending(self, counts: dict[str, int], pause_reason: str,
-                stopped: bool) -> tuple[str, str]:
+                stopped: bool) -> tuple[SendState, str]:
         if pause_reason:
-            return "paused", f"paused after {pause_reason}"
+            return SendState.PAUSED, f"paused after {pause_reason}"
         if stopped:
-            return "interrupted", "interrupted"
-        waiting = counts.get("pending", 0) + counts.get("deferred", 0)
+            return SendState.INTERRUPTED, "interrupted"
+        waiting = counts.get(DeliveryState.PENDING, 0) + counts.get(DeliveryState.DEFERRED, 0)
         if waiting:
-            return "incomplete", f"{waiting} recipient(s) deferred by the server; " \
-                                 "run the same command again later to retry them"
-        if counts.get("unknown", 0):
-            return "complete", f"{counts['unknown']} recipient(s) with an unknown outcome; " \
-                               "see `newsletter status`, re-send with --resend-unknown"
-        return "complete", ""
+            return SendState.INCOMPLETE, f"{waiting} recipient(s) deferred by the server; " \
+                                         "run the same command again later to retry them"
+        unknown = counts.get(DeliveryState.UNKNOWN, 0)
+        if unknown:
+            return SendState.COMPLETE, f"{unknown} recipient(s) with an unknown outcome; " \
+                                       "see `newsletter status`, re-send with --resend-unknown"
+        return SendState.COMPLETE, ""
 
     def _copy_suppressions(self) -> int:
         """Hard bounces recorded by the ledger become `bounced` in the subscriber store."""

@@ -15,19 +15,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import (
-    AuthenticationError,
-    ConfigError,
+from ..envelope import Personalised
+from ..errors import (
     HeaderInjectionError,
+    NewsletterError,
     OutcomeUnknown,
-    TransportError,
     TransportUnavailable,
 )
+from ..states import DeliveryState
+from ..transports import Result, Status, Transport
 from .journal import Verdict
 from .ledger import Claimed, Ledger
-from .message import MessageFactory, Personalised
+from .message import MessageFactory
 from .ratelimit import RateLimiter
-from .transports import Result, Status, Transport
 
 CLAIM_SIZE = 50  # recipients a worker claims at most at once (unsubscribes are checked per
 # claim); under a rate limit, a worker claims about a second's worth, so that an unsubscribe
@@ -50,11 +50,11 @@ class RetryPolicy:
 class Tally:
     """What this run did, counted as verdicts come in."""
 
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[DeliveryState, int] = field(default_factory=dict)
     consecutive_temporary: int = 0
     last_temporary: str = ""
 
-    def add(self, state: str) -> None:
+    def add(self, state: DeliveryState) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
 
 
@@ -63,7 +63,7 @@ class Dispatcher:
                  new_transport: Callable[[], Transport], *, connections: int,
                  batch_size: int, limiter: RateLimiter, retry: RetryPolicy,
                  max_consecutive_errors: int, stop: threading.Event,
-                 on_verdict: Callable[[str], None] = lambda state: None,
+                 on_verdict: Callable[[DeliveryState], None] = lambda state: None,
                  on_event: Callable[[str], None] = lambda text: None) -> None:
         self.ledger, self.factory, self.new_transport = ledger, factory, new_transport
         self.connections, self.batch_size = max(1, connections), max(1, batch_size)
@@ -107,15 +107,20 @@ class Dispatcher:
                 finally:
                     with self._lock:
                         self._busy -= 1
-        except (AuthenticationError, ConfigError, TransportError) as exc:
-            self.fatal = exc
-            self.stop.set()
+        except NewsletterError as exc:
+            self._fail(exc)
         except BaseException as exc:  # a bug: stop everyone, keep the ledger right
-            self.fatal = exc
-            self.stop.set()
+            self._fail(exc)
             raise
         finally:
             transport.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Keep the first fatal error of any worker and stop them all."""
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = exc
+        self.stop.set()
 
     def _claim_size(self) -> int:
         rate = self.limiter.rate
@@ -179,21 +184,23 @@ class Dispatcher:
             return [Result(Status.DEFERRED, str(exc), retry_after=delay)] * len(messages)
         except OutcomeUnknown as exc:
             return [Result(Status.UNKNOWN, str(exc))] * len(messages)
-        except (AuthenticationError, ConfigError, TransportError) as exc:
+        except NewsletterError as exc:
             # Refused before any message data: these recipients are simply not sent yet.
             now = time.time()
             for item in ready:
-                self.ledger.record(Verdict(item.delivery_id, "pending", str(exc), at=now))
+                self.ledger.record(Verdict(item.delivery_id, DeliveryState.PENDING, str(exc),
+                                           at=now))
             raise
 
     def _record(self, item: Claimed, result: Result) -> None:
         now = time.time()
-        state, reply = result.status.value, result.reply
+        state, reply = DeliveryState(result.status), result.reply
         next_attempt, failed_since = None, item.failed_since
         if result.status is Status.DEFERRED:
             failed_since = failed_since or now
             if now - failed_since >= self.retry.give_up_after:
-                state, reply = "failed", f"gave up after {item.attempts} attempts: {reply}"
+                state = DeliveryState.FAILED
+                reply = f"gave up after {item.attempts} attempts: {reply}"
             elif result.retry_after is not None:  # the server said when: no sooner, no later
                 next_attempt = now + result.retry_after
             else:
@@ -205,7 +212,7 @@ class Dispatcher:
                                    now, result.suppress))
         with self._lock:
             self.tally.add(state)
-            if state == "deferred":
+            if state is DeliveryState.DEFERRED:
                 self.tally.consecutive_temporary += 1
                 self.tally.last_temporary = reply
                 if self.tally.consecutive_temporary >= self.max_consecutive_errors > 0 \
@@ -213,6 +220,6 @@ class Dispatcher:
                     self.pause_reason = (f"{self.tally.consecutive_temporary} temporary "
                                          f"failures in a row (last: {reply})")
                     self.stop.set()
-            elif state == "sent":
+            elif state is DeliveryState.SENT:
                 self.tally.consecutive_temporary = 0
         self.on_verdict(state)

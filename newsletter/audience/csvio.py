@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .errors import StoreError
-from .subscribers import NewRow, SubscriberStore, address_key
+from ..errors import StoreError
+from .store import NewRow, SubscriberStore, address_key
 
 # Headers are compared without case, spaces or punctuation: "E-mail" is "email".
 EMAIL_HEADERS = {"email", "emailaddress", "mail"}

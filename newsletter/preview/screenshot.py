@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 VIEWS = {"desktop": 640, "mobile": 375}  # the theme's body width; a common phone width
 DEFAULT_CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's download is not used

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import IssueFileError, Problem
+from ..errors import IssueFileError, Problem
 
 try:  # libyaml is much faster; both loaders give the same safe semantics
     from yaml import CSafeLoader as _Loader

@@ -21,15 +21,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import watchfiles
 
-from .compose import compose
-from .config import Settings
-from .errors import ConfigError, IssueFileError, NewsletterError, Problem
-from .issue import load_issue
-from .lint import check
-from .publish import fill, web_html, web_values
+from ..compose.issue import load_issue
+from ..compose.lint import check
+from ..compose.publish import fill, web_html, web_values
+from ..compose.render import compose
+from ..config import Settings
+from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
 
 HOST = "127.0.0.1"
-PAGE = Path(__file__).with_name("preview.html")
+PAGE = Path(__file__).with_name("page.html")
 STEP_MS = 150  # a burst of saves ends after this much quiet...
 DEBOUNCE_MS = 1000  # ...or after this long, so a steady stream still shows up
 KEEPALIVE_SECONDS = 15.0

@@ -22,12 +22,12 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from ..config import Settings
+from ..errors import IssueFileError, Problem
+from ..grammar import FIELD, PLACEHOLDER, placeholder
 from . import markdown
-from .config import Settings
-from .errors import IssueFileError, Problem
 from .issue import AgendaEntry, Image, Issue, Item
 
-PLACEHOLDER = re.compile(r"%%([a-z][a-z0-9_]{0,40})%%")
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
 HTML_TEMPLATE = "newsletter.mjml.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"
@@ -35,15 +35,11 @@ INLINE_CSS = "inline.css"
 _STYLE_TAG = re.compile(r"<style(?![^>]*data-premailer)")
 
 
-def placeholder(name: str) -> str:
-    return f"%%{name}%%"
-
-
 class SubscriberFields:
     """What templates see as `subscriber`: any attribute becomes a placeholder."""
 
     def __getattr__(self, name: str) -> str:
-        if name.startswith("_") or not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+        if name.startswith("_") or not FIELD.fullmatch(name):
             raise AttributeError(name)
         return placeholder(name)
 

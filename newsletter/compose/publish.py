@@ -6,8 +6,9 @@ import html
 import shutil
 from pathlib import Path
 
-from .compose import PLACEHOLDER, ComposedEmail, issue_url
-from .config import Settings
+from ..config import Settings
+from ..grammar import PLACEHOLDER
+from .render import ComposedEmail, issue_url
 
 
 def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:

@@ -14,25 +14,24 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from ..grammar import PLACEHOLDER
+
 WIDTH = 72
-
-
-# A personal value in a link (`[my page](https://x.org/?who=%%email%%)`) must reach the
-# message step as typed; Markdown would percent-encode it into `%25%25email%25%25`.
-_PLACEHOLDER = re.compile(r"%%[a-z][a-z0-9_]{0,40}%%")
 
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    # A personal value in a link (`[my page](https://x.org/?who=%%email%%)`) must reach the
+    # message step as typed; Markdown would percent-encode it into `%25%25email%25%25`.
     parser = MarkdownIt("commonmark", {"html": False, "typographer": False}).disable("image")
     normalize = parser.normalizeLink
 
     def normalize_keeping_placeholders(url: str) -> str:
-        found = _PLACEHOLDER.findall(url)
+        found = [m.group() for m in PLACEHOLDER.finditer(url)]
         if not found:
             return normalize(url)
         numbers = iter(range(len(found)))
-        marked = _PLACEHOLDER.sub(lambda m: f"NLPLACEHOLDER{next(numbers)}X", url)
+        marked = PLACEHOLDER.sub(lambda m: f"NLPLACEHOLDER{next(numbers)}X", url)
         return re.sub(r"NLPLACEHOLDER(\d+)X", lambda m: found[int(m.group(1))], normalize(marked))
 
     parser.normalizeLink = normalize_keeping_placeholders  # type: ignore[method-assign]

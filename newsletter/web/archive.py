@@ -17,13 +17,13 @@ from pathlib import Path
 
 import jinja2
 
-from .compose import ComposedEmail, compose, long_date
-from .config import Settings, bundled_templates
-from .database import open_database
-from .errors import NewsletterError
-from .issue import Issue, load_issue
-from .ledger import find_send
-from .publish import web_html, write_build
+from ..compose.issue import Issue, load_issue
+from ..compose.publish import web_html, write_build
+from ..compose.render import ComposedEmail, compose, long_date
+from ..config import Settings, bundled_templates
+from ..database import open_database
+from ..delivery.ledger import find_send
+from ..errors import NewsletterError
 
 log = logging.getLogger(__name__)
 ISSUE_FILES = ("*.yaml", "*.yml")

@@ -21,11 +21,11 @@ from email.policy import HTTP
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
+from ..audience.store import Membership, Subscriber, SubscriberStore
+from ..audience.tokens import Signer, UnsubscribeToken
+from ..config import Settings
+from ..errors import StoreError
 from .archive import Archive, pages, render_index
-from .config import Settings
-from .errors import StoreError
-from .subscribers import Membership, Subscriber, SubscriberStore
-from .tokens import Signer, UnsubscribeToken
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few more

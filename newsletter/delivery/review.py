@@ -6,13 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from .compose import ComposedEmail
-from .config import Settings
-from .errors import ConfigError
-from .message import TEST_LIST, MessageFactory, Recipient, address_header, check_header_value
+from ..audience.tokens import TEST_SUBSCRIBER_ID, signer_for
+from ..compose.render import ComposedEmail
+from ..config import Settings
+from ..envelope import Recipient
+from ..errors import ConfigError
+from ..transports import Result, Status, Transport
+from .message import TEST_LIST, MessageFactory, address_header, check_header_value
 from .signing import DkimSigner
-from .tokens import TEST_SUBSCRIBER_ID, Signer, load_secret
-from .transports import Result, Status, Transport
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,6 @@ def reviewers(settings: Settings, addresses: Sequence[str]) -> list[Recipient]:
         address_header(name, address, f"{source} {entry!r}")  # non-ASCII address, etc.
         recipients.append(Recipient(TEST_SUBSCRIBER_ID, address, name, TEST_LIST))
     return recipients
-
-
-def signer_for(settings: Settings) -> Signer:
-    """The token signer, its key from NEWSLETTER_SECRET or the file beside the database."""
-    return Signer(load_secret(settings.env, settings.database_path.parent))
 
 
 def send_test(composed: ComposedEmail, settings: Settings, transport: Transport,

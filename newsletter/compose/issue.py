@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import IssueFileError
+from ..errors import IssueFileError
+from ..grammar import LIST_NAME, RESERVED_SLUGS, SLUG
 from .schema import Reader, shorten
 from .yamlsource import Node, load
-
-SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe"})  # paths of `newsletter serve`
-LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)

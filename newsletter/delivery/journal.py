@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..states import DeliveryState
+
 BEGUN = "begun"
 ROTATE_BYTES = 4_000_000
 
@@ -22,7 +24,7 @@ ROTATE_BYTES = 4_000_000
 @dataclass(frozen=True)
 class Verdict:
     delivery_id: int
-    state: str  # sent, failed, deferred, unknown
+    state: DeliveryState  # sent, failed, deferred, unknown, or pending again
     reply: str = ""
     next_attempt_at: float | None = None
     failed_since: float | None = None  # when the first temporary failure happened
@@ -103,8 +105,9 @@ def replay(path: Path) -> Replay:
                 result.verdicts.pop(int(head), None)
             continue
         try:
-            verdict = Verdict(*json.loads(line))
-        except (ValueError, TypeError):
+            fields = json.loads(line)
+            verdict = Verdict(fields[0], DeliveryState(fields[1]), *fields[2:])
+        except (ValueError, TypeError, IndexError):
             continue
         delivery_id = verdict.delivery_id
         result.verdicts[delivery_id] = verdict

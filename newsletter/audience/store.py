@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
-from .database import open_database, utc_now
-from .errors import StoreError
-from .issue import LIST_NAME
+from ..database import open_database, utc_now
+from ..errors import StoreError
+from ..grammar import LIST_NAME
 
 # The common shape of an address, checked without email-validator's per-character work;
 # anything else goes through email-validator, and so does each new domain (then cached).

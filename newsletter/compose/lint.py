@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from .compose import PLACEHOLDER, ComposedEmail
-from .config import Settings
-from .errors import Problem
+from ..config import Settings
+from ..errors import Problem
+from ..grammar import PLACEHOLDER
+from .render import ComposedEmail
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
 CLIP_WARNING_BYTES = 90_000
@@ -118,7 +119,3 @@ def _check_link(href: str, add) -> None:  # type: ignore[no-untyped-def]
         add(f"link {href!r} is not https", severity="warning")
     else:
         add(f"link {href!r} is neither https nor mailto")
-
-
-def has_errors(findings: list[Problem]) -> bool:
-    return any(f.severity == "error" for f in findings)

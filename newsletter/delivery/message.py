@@ -15,55 +15,22 @@ import html
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
-from .compose import PLACEHOLDER, ComposedEmail, issue_url
-from .config import Settings
-from .errors import ConfigError, HeaderInjectionError
+from ..audience.tokens import TEST_SUBSCRIBER_ID, Signer
+from ..compose.render import ComposedEmail, issue_url
+from ..config import Settings
+from ..envelope import Personalised, Recipient
+from ..errors import ConfigError, HeaderInjectionError
+from ..grammar import PLACEHOLDER
 from .signing import DkimSigner
-from .tokens import TEST_SUBSCRIBER_ID, Signer
 
 # CR, LF, NUL, the other C0 controls but TAB, DEL, and what str.splitlines() breaks on.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
 QP_LINE = 76  # RFC 2045: at most 76 octets per quoted-printable line, soft break included
 TEST_LIST = "__test__"
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who gets one message: the subscriber, and the list the message is sent for."""
-
-    subscriber_id: int
-    email: str
-    name: str = ""
-    list_name: str = ""
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-
-class Personalised:
-    """One recipient's message. The wire bytes (`data`) are built on first use: transports
-    that send one template with per-recipient values (mail APIs) never pay for them."""
-
-    __slots__ = ("recipient", "message_id", "values", "headers", "factory", "_data")
-
-    def __init__(self, recipient: Recipient, message_id: str, values: dict[str, str],
-                 headers: dict[str, str], factory: MessageFactory) -> None:
-        self.recipient = recipient
-        self.message_id = message_id
-        self.values = values  # placeholder -> plain value
-        self.headers = headers  # To, Message-ID, List-Unsubscribe, already encoded
-        self.factory = factory
-        self._data: bytes | None = None
-
-    @property
-    def data(self) -> bytes:
-        """The complete message, CRLF lines, DKIM-signed when configured."""
-        if self._data is None:
-            self._data = self.factory.wire_bytes(self)
-        return self._data
 
 
 def check_header_value(value: str, source: str) -> str:
@@ -120,7 +87,7 @@ class _Part:
 
 
 class MessageFactory:
-    """Everything common to the messages of one issue, prepared once."""
+    """Everything common to the messages of one issue, prepared once (a MessageSource)."""
 
     def __init__(self, composed: ComposedEmail, settings: Settings, signer: Signer, *,
                  send_key: str, date: dt.datetime | None = None,
@@ -183,9 +150,9 @@ class MessageFactory:
         token = self.signer.unsubscribe_token(subscriber, list_name)
         return f"{self.base_url}/unsubscribe/{token}"
 
-    def personalise(self, recipient: Recipient, message_id: str | None = None) -> Personalised:
-        """One recipient's message; pass `message_id` to reuse the one a retry must keep."""
-        message_id = message_id or self.message_id(recipient)
+    def personalise(self, recipient: Recipient) -> Personalised:
+        """One recipient's message; its Message-ID is the same on every retry."""
+        message_id = self.message_id(recipient)
         unsubscribe = self.unsubscribe_url(recipient)
         name = recipient.name or self.settings.name_fallback
         values = dict(recipient.fields)
@@ -220,6 +187,14 @@ class MessageFactory:
     @property
     def subject(self) -> str:
         return self.composed.subject
+
+    @property
+    def sender(self) -> str:
+        return self.settings.sender
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.settings.reply_to
 
     @property
     def html_template(self) -> str:

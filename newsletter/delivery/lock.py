@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from .errors import AlreadyRunning, StoreError
+from ..errors import AlreadyRunning, StoreError
 
 
 class SendLock:

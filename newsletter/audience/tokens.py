@@ -17,7 +17,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from ..config import Settings
+from ..errors import ConfigError
 
 SECRET_FILE = ".newsletter-secret"
 MAC_BYTES = 16  # 128 bits: far beyond guessing over HTTP
@@ -63,6 +64,11 @@ def load_secret(env: dict[str, str], folder: Path) -> bytes:
     finally:
         temporary.unlink(missing_ok=True)
     return key
+
+
+def signer_for(settings: Settings) -> Signer:
+    """The token signer, its key from NEWSLETTER_SECRET or the file beside the database."""
+    return Signer(load_secret(settings.env, settings.database_path.parent))
 
 
 def _read_secret(path: Path) -> bytes:

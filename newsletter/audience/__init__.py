@@ -1,0 +1,1 @@
+"""Who receives the newsletter: the subscriber store, CSV in and out, signed tokens."""

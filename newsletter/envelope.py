@@ -1,0 +1,72 @@
+"""What a transport is handed: one recipient's message, and the issue's shared content.
+
+A leaf module, like httpx's transport base: it imports nothing of the project, so that a
+transport never loads the composer, the ledger or the subscriber store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who gets one message: the subscriber, and the list the message is sent for."""
+
+    subscriber_id: int
+    email: str
+    name: str = ""
+    list_name: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+class MessageSource(Protocol):
+    """The content every message of one issue shares, as the message step prepared it."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def html_template(self) -> str:
+        """The HTML with `%%placeholders%%` for per-recipient values (HTML-escape them)."""
+
+    @property
+    def text_template(self) -> str: ...
+
+    @property
+    def common_headers(self) -> dict[str, str]:
+        """The headers every message carries, by name, as they appear on the wire."""
+
+    @property
+    def sender(self) -> str:
+        """The From setting, `Name <address>`."""
+
+    @property
+    def reply_to(self) -> str | None: ...
+
+    def wire_bytes(self, message: Personalised) -> bytes: ...
+
+
+class Personalised:
+    """One recipient's message. The wire bytes (`data`) are built on first use: transports
+    that send one template with per-recipient values (mail APIs) never pay for them."""
+
+    __slots__ = ("recipient", "message_id", "values", "headers", "source", "_data")
+
+    def __init__(self, recipient: Recipient, message_id: str, values: dict[str, str],
+                 headers: dict[str, str], source: MessageSource) -> None:
+        self.recipient = recipient
+        self.message_id = message_id
+        self.values = values  # placeholder -> plain value
+        self.headers = headers  # To, Message-ID, List-Unsubscribe, already encoded
+        self.source = source
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The complete message, CRLF lines, DKIM-signed when configured."""
+        if self._data is None:
+            self._data = self.source.wire_bytes(self)
+        return self._data

@@ -1,0 +1,21 @@
+"""The small grammars every layer shares: personal-value placeholders, list names, slugs.
+
+A leaf module: it imports nothing of the project, so that a transport or the subscriber
+store can use these without loading the composer.
+"""
+
+from __future__ import annotations
+
+import re
+
+FIELD_NAME = r"[a-z][a-z0-9_]{0,40}"
+PLACEHOLDER = re.compile(f"%%({FIELD_NAME})%%")  # group 1: the field's name
+FIELD = re.compile(FIELD_NAME)
+LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe"})  # paths of `newsletter serve`
+
+
+def placeholder(name: str) -> str:
+    """`%%name%%`: what composing leaves for a value that differs per recipient."""
+    return f"%%{name}%%"

@@ -1,0 +1,1 @@
+"""`newsletter preview`: the live preview page, reloaded on save, and its screenshots."""

@@ -1,0 +1,50 @@
+"""The closed sets of states that several modules compare: defined once, here.
+
+A leaf module: it imports nothing of the project. The values are what the database and
+`status --json` hold, so they never change once shipped.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class DeliveryState(enum.StrEnum):
+    """One recipient of a send: pending -> sending -> sent | deferred | failed | unknown,
+    or skipped (no longer subscribed when their turn came)."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a run; handed over or about to be
+    SENT = "sent"  # the server accepted the message
+    DEFERRED = "deferred"  # refused for now; retried after next_attempt_at
+    FAILED = "failed"  # refused for good, or deferred past give_up_after
+    UNKNOWN = "unknown"  # handed over, no verdict came back: re-sent only on request
+    SKIPPED = "skipped"
+
+
+FINAL_DELIVERY_STATES = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED)
+WAITING_DELIVERY_STATES = (DeliveryState.PENDING, DeliveryState.DEFERRED,
+                           DeliveryState.SENDING)
+
+
+class SendState(enum.StrEnum):
+    """How the send of one issue stands, as the last run left it."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"  # every recipient has a final verdict (or an unknown one)
+    INCOMPLETE = "incomplete"  # some recipients deferred: run again later
+    PAUSED = "paused"  # too many temporary failures in a row
+    INTERRUPTED = "interrupted"  # stopped by a signal
+    FAILED = "failed"  # a fatal error (credentials, configuration) stopped the run
+    DRY_RUN = "dry-run"  # nothing sent or recorded (never stored)
+
+
+class ScheduleAction(enum.StrEnum):
+    """What `send --due` does with one issue file."""
+
+    UNSCHEDULED = "unscheduled"  # no send_at
+    WAIT = "wait"  # not due yet
+    START = "start"
+    RESUME = "resume"
+    DONE = "done"  # already sent
+    REFUSE = "refuse"  # late, invalid or not approved: nothing sent
