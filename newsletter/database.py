@@ -113,7 +113,8 @@ MIGRATIONS: list[Migration] = [
 
 
 def utc_now() -> str:
-    """The timestamp format of every *_at column: ISO 8601 UTC to the second."""
+    """ISO 8601 UTC to the second: the *_at columns of subscribers, lists, memberships,
+    approvals and migrations (the ledger's sends and deliveries keep Unix times)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
