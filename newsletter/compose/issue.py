@@ -37,7 +37,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Highlight:
-    title: str
+    title: str | None  # None: the theme's own "Did you know?", in the edition's language
     body: str  # Markdown
     link: Link | None = None
 
@@ -199,7 +199,7 @@ def _read_highlight(r: Reader, node: Node) -> Highlight | None:
     if not r.mapping(node, HIGHLIGHT_FIELDS, required=("body",)):
         return None
     f = node.value.get
-    title = r.one_line(f("title")) or "Did you know?"
+    title = r.one_line(f("title"))
     body, link = r.text(f("body")), _read_link(r, f("link"))
     return Highlight(title, body, link) if body is not None else None
 

@@ -14,7 +14,7 @@ from .render import ComposedEmail, issue_url
 def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:
     """Placeholder values for copies that belong to nobody: the web version, the build."""
     return {
-        "name": settings.name_fallback,
+        "name": composed.name_fallback or settings.name_fallback,
         "email": "",
         "web_url": issue_url(settings, composed.issue),
         "unsubscribe_url": settings.base_url.rstrip("/") + "/unsubscribe/",

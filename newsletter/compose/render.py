@@ -8,7 +8,7 @@ step later fills them by cheap substitution.
 
 from __future__ import annotations
 
-import datetime as dt
+import gettext
 import hashlib
 import logging
 import os
@@ -22,11 +22,11 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
-from . import markdown
-from .issue import AgendaEntry, Image, Issue, Item
+from . import i18n, markdown
+from .issue import Image, Issue, Item
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
 HTML_TEMPLATE = "newsletter.mjml.j2"
@@ -56,6 +56,8 @@ class ComposedEmail:
     template_dir: Path
     test: bool = False
     fields: frozenset[str] = field(default_factory=frozenset)
+    language: str = "en"  # a BCP 47 tag: `<html lang>`, the theme's words, the dates
+    name_fallback: str = ""  # %%name%% of a subscriber without one, in this language
 
     @property
     def content_hash(self) -> str:
@@ -83,9 +85,14 @@ def issue_url(settings: Settings, issue: Issue) -> str:
 
 def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
     """Render the issue once into HTML and text with placeholders for personal values."""
+    return _compose(issue, settings, test, settings.language)
+
+
+def _compose(issue: Issue, settings: Settings, test: bool, language: str) -> ComposedEmail:
     template_dir = settings.template_dir(issue.template)
     env = _environment(template_dir)
-    context = _context(issue, settings, test)
+    words = i18n.translations([template_dir, bundled_templates()], language)
+    context = _context(issue, settings, test, language, words)
     try:
         mjml_source = env.get_template(HTML_TEMPLATE).render(context)
         text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
@@ -100,7 +107,8 @@ def compose(issue: Issue, settings: Settings, *, test: bool = False) -> Composed
     html = _inline_css(rendered, template_dir / INLINE_CSS)
     subject = f"[TEST] {issue.subject}" if test else issue.subject
     used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
-    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used,
+                         language, words.gettext(settings.name_fallback))
 
 
 def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFileError:
@@ -133,15 +141,18 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         "wrap": markdown.wrap,
         "link_line": lambda link, indent="": markdown.link_line(link.label, link.url,
                                                                 indent=indent),
-        "date_range": date_range,
-        "long_date": long_date,
         "asset": lambda src: ASSET_BASE + quote(src),
     })
+    i18n.install(env)
     return env
 
 
-def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
+def _context(issue: Issue, settings: Settings, test: bool, language: str,
+             words: gettext.NullTranslations) -> dict[str, object]:
     return {
+        "lang": language,
+        "dir": i18n.direction(language),
+        "translations": words,
         "issue": issue,
         "newsletter": settings,
         "sections": group_sections(issue.items),
@@ -164,22 +175,6 @@ def group_sections(items: tuple[Item, ...]) -> list[tuple[str | None, list[Item]
         else:
             groups.append((item.section, [item]))
     return groups
-
-
-def long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def date_range(entry: AgendaEntry) -> str:
-    """`14-16 January 2020`, `30 January - 2 February 2020`, or one day."""
-    start, end = entry.start, entry.end
-    if end is None or end == start:
-        return long_date(start)
-    if (start.year, start.month) == (end.year, end.month):
-        return f"{start.day}\u2013{end.day} {end:%B %Y}"
-    if start.year == end.year:
-        return f"{start.day} {start:%B} \u2013 {end.day} {end:%B %Y}"
-    return f"{long_date(start)} \u2013 {long_date(end)}"
 
 
 def _render_mjml(source: str) -> str:

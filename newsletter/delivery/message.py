@@ -100,6 +100,7 @@ class MessageFactory:
         self.sender_address = settings.sender_address
         self.domain = settings.sender_domain
         self.unsubscribe_mailto = settings.unsubscribe_mailto
+        self.name_fallback = composed.name_fallback or settings.name_fallback
         fixed = {"web_url": self.web_url}
         html_body = composed.html_with_assets(self.web_url)
         self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
@@ -154,7 +155,7 @@ class MessageFactory:
         """One recipient's message; its Message-ID is the same on every retry."""
         message_id = self.message_id(recipient)
         unsubscribe = self.unsubscribe_url(recipient)
-        name = recipient.name or self.settings.name_fallback
+        name = recipient.name or self.name_fallback
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
                       web_url=self.web_url)

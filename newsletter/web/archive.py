@@ -17,9 +17,10 @@ from pathlib import Path
 
 import jinja2
 
+from ..compose import i18n
 from ..compose.issue import Issue, load_issue
 from ..compose.publish import web_html, write_build
-from ..compose.render import ComposedEmail, compose, long_date
+from ..compose.render import ComposedEmail, compose
 from ..config import Settings, bundled_templates
 from ..database import open_database
 from ..delivery.ledger import find_send
@@ -129,13 +130,16 @@ def pages() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(bundled_templates() / "web")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
-    env.filters["long_date"] = long_date
+    i18n.install(env)
     return env
 
 
 def render_index(settings: Settings, entries: list[Entry]) -> str:
     """The archive's index page; its links are relative, so it works under any prefix."""
-    return pages().get_template("index.html").render(newsletter=settings, entries=entries)
+    language = settings.language
+    return pages().get_template("index.html").render(
+        newsletter=settings, entries=entries, lang=language, dir=i18n.direction(language),
+        translations=i18n.translations([bundled_templates()], language))
 
 
 def export(archive: Archive, out_dir: Path) -> list[Entry]:
