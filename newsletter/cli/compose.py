@@ -35,8 +35,10 @@ def build(ctx: click.Context, issue: Path, output: Path | None) -> None:
     composed = compose(loaded, settings)
     target = write_build(composed, settings, output or settings.path("build"))
     size = len((target / "email.html").read_bytes())
+    editions = ", ".join(edition.language for edition in composed.editions)
     click.echo(f"built {shown(issue)} -> {shown(target)}/ (email.html {size / 1000:.1f} KB, "
-               f"email.txt, index.html, {len(composed.images)} images)")
+               f"email.txt, index.html, {len(composed.images)} images"
+               + (f"; editions: {editions} in {shown(target)}/<language>/)" if editions else ")"))
     click.echo(f"open {shown(target / 'email.html')} in a browser, or run: "
                f"newsletter check {shown(issue)}")
 

@@ -96,6 +96,12 @@ def load_issue(path: Path, display: str | None = None) -> Issue:
     return issue
 
 
+def read_issue(reader: Reader, root: Node, path: Path) -> Issue | None:
+    """Validate a tree already loaded (an edition laid over its main file); problems go to
+    `reader`; None when a required part is unusable."""
+    return _read_issue(reader, root, path)
+
+
 def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
     if not r.mapping(root, TOP_FIELDS, required=("date", "subject", "items")):
         return None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from . import i18n
+from .editions import shown
 from .render import ComposedEmail
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
@@ -43,7 +45,14 @@ class _Collector(HTMLParser):
 
 
 def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[Problem]:
-    """Every finding about a composed issue, errors and warnings alike."""
+    """Every finding about a composed issue and each of its editions, errors and warnings."""
+    findings = _check(composed, settings, shown_path)
+    for edition in composed.editions:
+        findings += [*edition.notes, *_check(edition, settings, shown(edition.issue.source))]
+    return findings
+
+
+def _check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[Problem]:
     findings: list[Problem] = []
     issue = composed.issue
 
@@ -103,6 +112,12 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
             add(f"agenda out of order: {entry.start.isoformat()} comes after "
                 f"{previous.start.isoformat()}", field, entry.line, "warning")
         previous = entry
+
+    if not i18n.catalog_paths([composed.template_dir, bundled_templates()], composed.language):
+        add(f"no message catalog for {composed.language!r}: the theme's own words (greeting, "
+            "links, footer) stay in English; add locale/"
+            f"{composed.language.replace('-', '_')}/LC_MESSAGES/messages.po to the theme",
+            severity="warning")
 
     for image in issue.images:
         weight = image.path.stat().st_size

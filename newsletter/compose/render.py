@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from ..config import Settings, bundled_templates
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
 from . import i18n, markdown
+from .editions import load_editions
 from .issue import Image, Issue, Item
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
@@ -45,6 +46,15 @@ class SubscriberFields:
 
 
 @dataclass(frozen=True)
+class Alternate:
+    """One edition of an issue, as the others link to it."""
+
+    language: str
+    name: str  # in its own language: `Français`
+    url: str  # its web version
+
+
+@dataclass(frozen=True)
 class ComposedEmail:
     """One issue, rendered; per-recipient values are still `%%placeholders%%`."""
 
@@ -58,6 +68,14 @@ class ComposedEmail:
     fields: frozenset[str] = field(default_factory=frozenset)
     language: str = "en"  # a BCP 47 tag: `<html lang>`, the theme's words, the dates
     name_fallback: str = ""  # %%name%% of a subscriber without one, in this language
+    web_path: str = ""  # below the issue's web address: "" for the main edition, "fr/"
+    alternates: tuple[Alternate, ...] = ()  # every edition, this one too, when there are more
+    editions: tuple[ComposedEmail, ...] = ()  # the main edition's: the others
+    notes: tuple[Problem, ...] = ()  # what `check` warns about this edition's translation
+
+    @property
+    def every_edition(self) -> tuple[ComposedEmail, ...]:
+        return (self, *self.editions)
 
     @property
     def content_hash(self) -> str:
@@ -68,6 +86,8 @@ class ComposedEmail:
             digest.update(b"\0")
         for image in self.issue.images:
             digest.update(image.path.read_bytes())
+        for edition in self.editions:  # an approval covers every translation
+            digest.update(edition.content_hash.encode("ascii"))
         return digest.hexdigest()
 
     def html_with_assets(self, asset_base: str) -> str:
@@ -83,16 +103,34 @@ def issue_url(settings: Settings, issue: Issue) -> str:
     return f"{settings.base_url.rstrip('/')}/{quote(issue.slug)}/"
 
 
+def web_url(settings: Settings, composed: ComposedEmail) -> str:
+    """Where this edition's web version is: `<base_url>/<slug>/`, `<base_url>/<slug>/fr/`."""
+    return issue_url(settings, composed.issue) + composed.web_path
+
+
 def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
-    """Render the issue once into HTML and text with placeholders for personal values."""
-    return _compose(issue, settings, test, settings.language)
+    """Render the issue, and each of its editions, once into HTML and text with
+    placeholders for personal values; the editions come back in `editions`."""
+    found = load_editions(issue, settings.language)
+    if not found:
+        return _compose(issue, settings, test, settings.language)
+    base = issue_url(settings, issue)
+    alternates = tuple(Alternate(language, i18n.native_name(language), base + path)
+                       for language, path in ((settings.language, ""),
+                                              *((e.language, e.web_path) for e in found)))
+    main = _compose(issue, settings, test, settings.language, "", alternates)
+    return replace(main, editions=tuple(
+        replace(_compose(e.issue, settings, test, e.language, e.web_path, alternates),
+                notes=e.notes) for e in found))
 
 
-def _compose(issue: Issue, settings: Settings, test: bool, language: str) -> ComposedEmail:
+def _compose(issue: Issue, settings: Settings, test: bool, language: str, web_path: str = "",
+             alternates: tuple[Alternate, ...] = ()) -> ComposedEmail:
     template_dir = settings.template_dir(issue.template)
     env = _environment(template_dir)
     words = i18n.translations([template_dir, bundled_templates()], language)
     context = _context(issue, settings, test, language, words)
+    context["other_editions"] = [a for a in alternates if a.language != language]
     try:
         mjml_source = env.get_template(HTML_TEMPLATE).render(context)
         text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
@@ -108,7 +146,8 @@ def _compose(issue: Issue, settings: Settings, test: bool, language: str) -> Com
     subject = f"[TEST] {issue.subject}" if test else issue.subject
     used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
     return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used,
-                         language, words.gettext(settings.name_fallback))
+                         language, words.gettext(settings.name_fallback), web_path,
+                         alternates)
 
 
 def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFileError:

@@ -19,7 +19,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from ..audience.tokens import TEST_SUBSCRIBER_ID, Signer
-from ..compose.render import ComposedEmail, issue_url
+from ..compose.render import ComposedEmail, issue_url, web_url
 from ..config import Settings
 from ..envelope import Personalised, Recipient
 from ..errors import ConfigError, HeaderInjectionError
@@ -95,14 +95,15 @@ class MessageFactory:
         self.composed, self.settings, self.signer, self.dkim = composed, settings, signer, dkim
         self.send_key = send_key  # with the subscriber id, makes a stable Message-ID
         self.test = composed.test
-        self.web_url = issue_url(settings, composed.issue)
+        self.web_url = web_url(settings, composed)
+        self.asset_url = issue_url(settings, composed.issue)  # every edition's images are there
         self.base_url = settings.base_url.rstrip("/")
         self.sender_address = settings.sender_address
         self.domain = settings.sender_domain
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         self.name_fallback = composed.name_fallback or settings.name_fallback
         fixed = {"web_url": self.web_url}
-        html_body = composed.html_with_assets(self.web_url)
+        html_body = composed.html_with_assets(self.asset_url)
         self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
                       _Part("text/html", html_body, fixed, escape=True))
         self.boundary = "=_nl_" + secrets.token_hex(12)
@@ -200,7 +201,7 @@ class MessageFactory:
     @property
     def html_template(self) -> str:
         """The HTML with `%%placeholders%%` for per-recipient values (HTML-escape them)."""
-        return self.composed.html_with_assets(self.web_url).replace("%%web_url%%",
+        return self.composed.html_with_assets(self.asset_url).replace("%%web_url%%",
                                                                    html.escape(self.web_url))
 
     @property

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ..compose.editions import edition_language
 from ..compose.issue import Issue, load_issue
 from ..compose.prepare import prepare
 from ..compose.render import ComposedEmail
@@ -52,7 +53,9 @@ class Approval:
 
 
 def issue_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    """The issue files of `folder`; an edition (`2020-01.fr.yaml`) goes with its issue."""
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml")
+                  and edition_language(p) is None)
 
 
 def plan_due(path: Path, shown: str, settings: Settings, connection: sqlite3.Connection,

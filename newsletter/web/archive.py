@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 
 from ..compose import i18n
+from ..compose.editions import edition_language
 from ..compose.issue import Issue, load_issue
 from ..compose.publish import web_html, write_build
 from ..compose.render import ComposedEmail, compose
@@ -70,7 +71,8 @@ class Archive:
         return next((entry for entry in self.entries() if entry.issue.slug == slug), None)
 
     def _scan(self) -> list[tuple[Path, tuple[int, int], Issue]]:
-        paths = sorted({p for pattern in ISSUE_FILES for p in self.folder.glob(pattern)})
+        paths = sorted({p for pattern in ISSUE_FILES for p in self.folder.glob(pattern)
+                        if edition_language(p) is None})  # editions come with their issue
         loaded = []
         for path in paths:
             stamp = _stamp(path)
