@@ -109,6 +109,9 @@ MIGRATIONS: list[Migration] = [
         );
         CREATE INDEX approvals_by_issue ON approvals (issue, id);
     """),
+    Migration(5, "the edition (language) each recipient of a send gets", """
+        ALTER TABLE deliveries ADD COLUMN edition TEXT;  -- `fr`; NULL until first claimed
+    """),
 ]
 
 

@@ -61,6 +61,7 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         "issue": slug, "state": send.state, "lists": list(send.lists),
         "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
         "counts": summary.counts, "by_list": summary.by_list,
+        "by_edition": summary.by_edition,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
         "failed": [{"email": e, "reply": r} for e, r in summary.failed],
         "unknown": [{"email": e, "reply": r} for e, r in summary.unknown],
@@ -77,6 +78,10 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
     for list_name, counts in summary.by_list.items():
         click.echo(f"  {list_name}: " + ", ".join(f"{counts[s]} {s}" for s in ORDER
                                                  if counts.get(s)))
+    if len(summary.by_edition) > 1:  # a send in one language needs no breakdown
+        click.echo("  editions: " + "; ".join(
+            f"{edition} " + ", ".join(f"{counts[s]} {s}" for s in ORDER if counts.get(s))
+            for edition, counts in summary.by_edition.items()))
     for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
         if rows:
             click.echo(f"{title}:")

@@ -46,14 +46,21 @@ _compiled_catalogs: dict[Path, tuple[tuple[int, int], bytes]] = {}
 
 
 def language_tag(raw: str | None) -> str | None:
-    """`fr_be`, `FR-be` -> `fr-BE`; None for what is no language Babel knows."""
+    """`fr_be`, `FR-be` -> `fr-BE`, and `French` -> `fr` (spreadsheets name languages);
+    None for what is no language Babel knows."""
     value = (raw or "").strip()
-    if not _TAG.match(value):
-        return None
-    try:
-        return str(Locale.parse(value.replace("-", "_"))).replace("_", "-")
-    except (UnknownLocaleError, ValueError):
-        return None
+    if _TAG.match(value):
+        try:
+            return str(Locale.parse(value.replace("-", "_"))).replace("_", "-")
+        except (UnknownLocaleError, ValueError):
+            pass
+    code = _english_names().get(value.casefold())
+    return code.replace("_", "-") if code else None
+
+
+@lru_cache(maxsize=1)
+def _english_names() -> dict[str, str]:
+    return {name.casefold(): code for code, name in Locale.parse("en").languages.items()}
 
 
 def broader(tag: str) -> list[str]:

@@ -21,6 +21,7 @@ from ..errors import NewsletterError
 from ..states import FINAL_DELIVERY_STATES, WAITING_DELIVERY_STATES, DeliveryState, SendState
 from ..transports import open_transport, transport_class
 from .dispatch import Dispatcher, RetryPolicy, Tally
+from .editions import Editions
 from .ledger import Ledger, StartReport
 from .lock import SendLock
 from .message import MessageFactory
@@ -116,9 +117,9 @@ class Campaign:
         on_start(start)
         suppressed = self._copy_suppressions()
         s = self.settings
-        factory = MessageFactory(self.composed, s, signer_for(s),
-                                 send_key=f"{self.issue}:{start.send.id}",
-                                 dkim=DkimSigner.from_settings(s))
+        signer, dkim = signer_for(s), DkimSigner.from_settings(s)
+        editions = Editions(self.composed, s, lambda edition: MessageFactory(
+            edition, s, signer, send_key=f"{self.issue}:{start.send.id}", dkim=dkim))
         now = time.time()
         limiter = RateLimiter(s.rate_per_second, s.rate_per_hour, s.rate_per_day,
                               sent_last_hour=self.ledger.sent_since(now - 3600)
@@ -128,7 +129,7 @@ class Campaign:
         kind = transport_class(self.transport_url)
         batch = min(s.batch_size or kind.default_batch, kind.max_batch)
         dispatcher = Dispatcher(
-            self.ledger, factory, lambda: open_transport(self.transport_url, s),
+            self.ledger, editions, lambda: open_transport(self.transport_url, s),
             connections=s.connections, batch_size=batch, limiter=limiter,
             retry=RetryPolicy(s.retry_base, s.give_up_after, s.retry_max_wait),
             max_consecutive_errors=s.max_consecutive_errors, stop=stop,
@@ -174,14 +175,15 @@ class Campaign:
 def dry_run(composed: ComposedEmail, settings: Settings, lists: Sequence[str],
             on_message: Callable[[int], None] = lambda size: None) -> tuple[int, int]:
     """Build every message without handing any over or recording anything: (count, bytes)."""
-    factory = MessageFactory(composed, settings, signer_for(settings), send_key="dry-run",
-                             dkim=DkimSigner.from_settings(settings))
+    signer, dkim = signer_for(settings), DkimSigner.from_settings(settings)
+    editions = Editions(composed, settings, lambda edition: MessageFactory(
+        edition, settings, signer, send_key="dry-run", dkim=dkim))
     count = total = 0
     with SubscriberStore(settings.database_path) as store:
         for subscriber in store.stream(lists):
-            message = factory.personalise(Recipient(subscriber.id, subscriber.email,
-                                                    subscriber.name, lists[0],
-                                                    subscriber.fields))
+            message = editions.personalise(Recipient(subscriber.id, subscriber.email,
+                                                     subscriber.name, lists[0],
+                                                     subscriber.fields))
             count += 1
             total += len(message.data)
             on_message(len(message.data))

@@ -24,9 +24,9 @@ from ..errors import (
 )
 from ..states import DeliveryState
 from ..transports import Result, Status, Transport
+from .editions import Editions
 from .journal import Verdict
 from .ledger import Claimed, Ledger
-from .message import MessageFactory
 from .ratelimit import RateLimiter
 
 CLAIM_SIZE = 50  # recipients a worker claims at most at once (unsubscribes are checked per
@@ -59,13 +59,13 @@ class Tally:
 
 
 class Dispatcher:
-    def __init__(self, ledger: Ledger, factory: MessageFactory,
+    def __init__(self, ledger: Ledger, editions: Editions,
                  new_transport: Callable[[], Transport], *, connections: int,
                  batch_size: int, limiter: RateLimiter, retry: RetryPolicy,
                  max_consecutive_errors: int, stop: threading.Event,
                  on_verdict: Callable[[DeliveryState], None] = lambda state: None,
                  on_event: Callable[[str], None] = lambda text: None) -> None:
-        self.ledger, self.factory, self.new_transport = ledger, factory, new_transport
+        self.ledger, self.editions, self.new_transport = ledger, editions, new_transport
         self.connections, self.batch_size = max(1, connections), max(1, batch_size)
         self.limiter, self.retry = limiter, retry
         self.max_consecutive_errors = max_consecutive_errors
@@ -95,7 +95,8 @@ class Dispatcher:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    claimed = self.ledger.claim(self._claim_size())
+                    claimed = self.ledger.claim(self._claim_size(),
+                                                edition_of=self.editions.choose)
                     if claimed:
                         self._busy += 1
                 if not claimed:
@@ -141,33 +142,33 @@ class Dispatcher:
         return not self.stop.wait(delay)
 
     def _send_claimed(self, transport: Transport, claimed: list[Claimed]) -> None:
-        for start in range(0, len(claimed), self.batch_size):
-            batch = claimed[start:start + self.batch_size]
+        batches = _batches(claimed, self.batch_size)
+        for number, batch in enumerate(batches):
             if self.stop.is_set():
-                self.ledger.release([c.delivery_id for c in claimed[start:]])
+                self.ledger.release(_ids(batches[number:]))
                 return
             messages, ready = [], []
             for item in batch:
                 try:
-                    messages.append(self.factory.personalise(item.recipient))
+                    messages.append(self.editions.personalise(item.recipient, item.edition))
                     ready.append(item)
                 except HeaderInjectionError as exc:  # bad data in the store, not in transit
                     self._record(item, Result(Status.FAILED, str(exc)))
             if not ready:
                 continue
             if not self.limiter.acquire(len(ready), self.stop):
-                self.ledger.release([c.delivery_id for c in claimed[start:]])
+                self.ledger.release(_ids(batches[number:]))
                 return
             self.ledger.begin([c.delivery_id for c in ready])
             try:
                 results = self._hand_over(transport, ready, messages)
             except BaseException:  # the run stops: the rest of the claim was never begun
-                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
+                self.ledger.release(_ids(batches[number + 1:]))
                 raise
             for item, result in zip(ready, results, strict=True):
                 self._record(item, result)
             if self.stop.is_set():
-                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
+                self.ledger.release(_ids(batches[number + 1:]))
                 return
 
     def _hand_over(self, transport: Transport, ready: list[Claimed],
@@ -223,3 +224,16 @@ class Dispatcher:
             elif state is DeliveryState.SENT:
                 self.tally.consecutive_temporary = 0
         self.on_verdict(state)
+
+
+def _batches(claimed: list[Claimed], size: int) -> list[list[Claimed]]:
+    """Batches of at most `size`, each of one edition: a mail API gets one body a request."""
+    by_edition: dict[str | None, list[Claimed]] = {}
+    for item in claimed:
+        by_edition.setdefault(item.edition, []).append(item)
+    return [group[start:start + size] for group in by_edition.values()
+            for start in range(0, len(group), size)]
+
+
+def _ids(batches: list[list[Claimed]]) -> list[int]:
+    return [item.delivery_id for batch in batches for item in batch]

@@ -1,10 +1,10 @@
-"""What `newsletter status` shows about a send: counts per list and state, the recipients
-who failed or whose outcome is unknown, and how fast it went."""
+"""What `newsletter status` shows about a send: counts per list, edition and state, the
+recipients who failed or whose outcome is unknown, and how fast it went."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ledger import SendRecord, find_send
 
@@ -20,6 +20,7 @@ class Summary:
     deferred: list[tuple[str, float | None, str]]  # (address, next attempt, reply)
     first_sent_at: float | None
     last_sent_at: float | None
+    by_edition: dict[str, dict[str, int]] = field(default_factory=dict)  # messages built
 
     @property
     def counts(self) -> dict[str, int]:
@@ -48,6 +49,11 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
             "SELECT list_name, state, count(*) FROM deliveries WHERE send_id = ? "
             "GROUP BY list_name, state ORDER BY list_name, state", (send.id,)):
         by_list.setdefault(list_name, {})[state] = count
+    by_edition: dict[str, dict[str, int]] = {}
+    for edition, state, count in connection.execute(
+            "SELECT edition, state, count(*) FROM deliveries WHERE send_id = ? AND edition "
+            "IS NOT NULL GROUP BY edition, state ORDER BY edition, state", (send.id,)):
+        by_edition.setdefault(edition, {})[state] = count
 
     def rows(state: str, columns: str) -> list:  # type: ignore[type-arg]
         return connection.execute(f"SELECT {columns} FROM deliveries WHERE send_id = ? AND "
@@ -58,4 +64,4 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
         "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE send_id = ? AND "
         "state = 'sent'", (send.id,)).fetchone()
     return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
-                   rows("deferred", "email, next_attempt_at, reply"), first, last)
+                   rows("deferred", "email, next_attempt_at, reply"), first, last, by_edition)
