@@ -28,7 +28,7 @@ from newsletter.web.archive import Archive
 
 REPO = Path(__file__).resolve().parent.parent
 LOCALE = REPO / "templates" / "locale"
-LANGUAGES = ("en", "fr", "de", "es", "it", "nl")
+LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "ar")  # ar: a right-to-left edition
 
 
 def extracted() -> set[str]:
@@ -55,6 +55,10 @@ def test_every_theme_string_is_translated_in_each_language(language: str) -> Non
     assert sorted(messages.keys() - wanted) == []  # no leftover from a removed string
     problems = [(m.id, [str(e) for e in errors]) for m, errors in found.check()]
     assert problems == []  # the same %(placeholders)s as the English
+
+
+def test_every_bundled_catalog_is_checked() -> None:
+    assert sorted(path.name for path in LOCALE.iterdir() if path.is_dir()) == sorted(LANGUAGES)
 
 
 def test_the_message_template_lists_what_the_templates_mark() -> None:

@@ -191,7 +191,8 @@ def _compiled(path: Path) -> bytes:
 
 
 def install(env: jinja2.Environment) -> None:
-    """`_()`, `{% trans %}`, `long_date`, `date_range` and `number` in the render's language.
+    """`_()`, `{% trans %}`, `long_date`, `date_range`, `number` in the render's language, and
+    `language_name` (a language as its readers name it).
 
     One environment serves every language: the strings and formats are looked up in the
     render's own `translations` and `lang`, so that each edition needs no environment.
@@ -204,6 +205,7 @@ def install(env: jinja2.Environment) -> None:
         "date_range": jinja2.pass_context(
             lambda ctx, entry: date_range(entry.start, entry.end, _tag(ctx))),
         "number": jinja2.pass_context(lambda ctx, value: number(value, _tag(ctx))),
+        "language_name": native_name,
     })
 
 

@@ -101,8 +101,10 @@ class WebApp:
         if (match := _ISSUE.fullmatch(path)) and (entry := self.archive.find(match[1])):
             if match[2] is None:  # /2020-01 -> 2020-01/, where the page's relative links work
                 return Response(301, headers=[("Location", f"{match[1]}/")])
-            if match[2] == "":
-                return _html(200, entry.page, public=True)
+            if match[2] in entry.pages:  # "" for the main edition, "fr/" for another
+                return _html(200, entry.pages[match[2]], public=True)
+            if match[2] + "/" in entry.pages:  # 2020-01/fr -> fr/, as above
+                return Response(301, headers=[("Location", f"{match[2]}/")])
             if image := entry.image(match[2]):
                 kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
                 return Response(200, image.read_bytes(), [
