@@ -186,3 +186,25 @@ def test_the_readme_edition_example_translates_the_readme_issue_example(project:
     assert "+++ LE SAVIEZ-VOUS ? +++" in french and "Bonjour à vous," in french
     assert "https://efus.eu/en/resources/publications/prepare-guidebook/" in french  # shared
     assert "Réunion de l'Assemblée générale" in french and "26\u201327 mars 2020" in french
+
+
+def test_newsletter_edition_starts_a_file_that_check_follows_until_translated(
+        project: Path, cli: Cli) -> None:
+    write(project, french=None)
+    started = cli("edition", "issues/2020-02.yaml", "fr")
+    assert started.returncode == 0, started.stderr
+    assert "wrote issues/2020-02.fr.yaml" in started.stdout
+    copy = (project / "issues" / "2020-02.fr.yaml").read_text()
+    assert "date:" not in copy and "lists:" not in copy and "number:" not in copy
+    assert "Welcome to the February issue!" in copy and "src: 2020-01/riga.png" in copy
+    result = cli("check", "issues/2020-02.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "issues/2020-02.fr.yaml:13: items[0].body: warning: the same text as " \
+           "issues/2020-02.yaml:13: not translated yet?" in lines_of(result)
+    assert any(line.startswith("issues/2020-02.fr.yaml:4: subject: warning: the same text")
+               for line in lines_of(result))
+    assert not any("items[1].title" in line for line in lines_of(result))  # short: a name?
+    again = cli("edition", "issues/2020-02.yaml", "fr")
+    assert again.returncode == 1 and "exists already; nothing was written" in again.stderr
+    unknown = cli("edition", "issues/2020-02.yaml", "Elvish")
+    assert unknown.returncode == 1 and "expected a language such as fr" in unknown.stderr

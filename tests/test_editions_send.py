@@ -138,3 +138,30 @@ def test_an_issue_without_editions_sends_as_before(project: Path, cli: Cli) -> N
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert "Dear " in parts(message)[0] and "Also in" not in parts(message)[0]  # type: ignore[arg-type]
     assert "editions:" not in cli("status", ISSUE).stdout
+
+
+def test_an_approval_covers_every_edition(project: Path, cli: Cli) -> None:
+    """A translator's change after the approval needs a new one, as the editor's would."""
+    prepare(project, cli)
+    scheduled = "lists: [members]\nsend_at: 2020-02-07T09:00+01:00"
+    main = (project / ISSUE).read_text().replace("lists: [members]", scheduled)
+    (project / ISSUE).write_text(main, encoding="utf-8")
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text() + "\n[schedule]\nrequire_approval = true\n")
+    assert cli("approve", ISSUE, "--by", "Anna").returncode == 0
+    french = project / "issues" / "2020-02.fr.yaml"
+    french.write_text(french.read_text().replace("Bienvenue", "Bienvenue à toutes et à tous"))
+    with SmtpServer() as server:
+        due = ("send", "--due", "--now", "2020-02-07T09:01+01:00", "--transport",
+               f"smtp://127.0.0.1:{server.port}?tls=off")
+        refused = cli(*due)
+        assert refused.returncode == 1 and "changed after Anna approved it" in refused.stderr
+        assert server.accepted == []
+        assert cli("approve", ISSUE, "--by", "Anna").returncode == 0
+        sent = cli(*due)
+        assert sent.returncode == 0, sent.stderr
+    assert len(server.accepted) == 7
+    for accepted in server.accepted:
+        if accepted.rcpt_tos[0] in FRENCH_READERS:
+            message = email.message_from_bytes(accepted.data, policy=email.policy.default)
+            assert "Bienvenue à toutes et à tous" in parts(message)[0]  # type: ignore[arg-type]

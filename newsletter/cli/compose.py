@@ -12,6 +12,7 @@ from .common import issue_argument, settings_for, shown
 def register(cli: click.Group) -> None:
     cli.add_command(build)
     cli.add_command(check)
+    cli.add_command(edition)
 
 
 @click.command()
@@ -72,3 +73,25 @@ def check(ctx: click.Context, issue: Path) -> None:
         click.echo(summary + "; fix the errors before sending.", err=True)
         ctx.exit(1)
     click.echo(summary + ("; ready to send." if not warnings else "; sendable."))
+
+
+@click.command()
+@issue_argument
+@click.argument("language")
+@click.pass_context
+def edition(ctx: click.Context, issue: Path, language: str) -> None:
+    """Start the LANGUAGE edition of ISSUE: a copy of its text, for a translator.
+
+    Writes ISSUE's file with the language in its name (issues/2020-01.fr.yaml), without
+    the fields every edition shares (date, lists, send_at...). Translate each text in
+    place; `newsletter check ISSUE` lists what is still untranslated.
+
+    \b
+    Example:
+      newsletter edition issues/2020-01.yaml fr
+    """
+    from ..compose.editions import start_edition
+
+    settings = settings_for(ctx, issue)
+    target = start_edition(issue, language, settings.language)
+    click.echo(f"wrote {shown(target)}: translate it, then run: newsletter check {shown(issue)}")

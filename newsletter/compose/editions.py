@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import IssueFileError, Problem
+from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
 from .i18n import language_tag
 from .issue import Issue, read_issue
 from .schema import Reader
@@ -34,6 +34,7 @@ LIST_FIELDS = {"items": ("title", "body", "section", "link.label", "image.alt"),
 MARKDOWN_FIELDS = ("intro", "footer", "body")
 SHORT_RATIO = 0.5  # a text under half as long as the main one's lost something
 SHORT_MIN_CHARS = 200  # shorter texts vary too much between languages to compare
+SAME_MIN_CHARS = 40  # a short title left as it is may be a name: BRIDGE, Riga, Latvia
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
@@ -101,6 +102,35 @@ def load_editions(issue: Issue, main_language: str) -> list[Edition]:
     if problems:  # file by file, in line order, as the user reads and fixes them
         raise IssueFileError(sorted(problems, key=lambda p: (p.path, p.line or 0)))
     return editions
+
+
+def start_edition(main: Path, language: str, main_language: str) -> Path:
+    """Write `2020-02.fr.yaml`: the main file without what belongs to the whole issue, for a
+    translator to translate in place (`check` lists what is still in the main language)."""
+    tag = language_tag(language)
+    if tag is None:
+        raise ConfigError(f"{language!r}: expected a language such as fr, fr-BE or de")
+    if tag.lower() == main_language.lower():
+        raise ConfigError(f"{shown(main)} is the {tag} edition already (language in "
+                          "newsletter.toml)")
+    target = main.with_name(f"{main.stem}.{tag}{main.suffix}")
+    if target.exists():
+        raise NewsletterError(f"{shown(target)} exists already; nothing was written")
+    root = load(main, shown(main))
+    lines = main.read_text(encoding="utf-8").splitlines(keepends=True)
+    starts = sorted(root.key_lines.values()) if root.is_mapping else []
+    dropped = set()
+    for key in SHARED_FIELDS:
+        if root.is_mapping and key in root.key_lines:
+            first = root.key_lines[key]
+            after = next((line for line in starts if line > first), len(lines) + 1)
+            dropped.update(range(first, after))
+    kept = [text for number, text in enumerate(lines, 1) if number not in dropped]
+    header = (f"# The {tag} edition of {main.name}: translate each text in place. What is\n"
+              f"# left out comes from {main.name}; `newsletter check` lists what is still\n"
+              "# untranslated.\n")
+    target.write_text(header + "".join(kept), encoding="utf-8")
+    return target
 
 
 def shown(path: Path) -> str:
@@ -208,7 +238,12 @@ def _notes(main: Node, edition: Node, language: str, shown_path: str,
             continue
         main_text, text = ours.value.strip(), theirs.value.strip()
         total_main, total_edition = total_main + len(main_text), total_edition + len(text)
-        if field.rpartition(".")[2] not in MARKDOWN_FIELDS:
+        sentences = field in ("subject", "preheader") or _name(field) in MARKDOWN_FIELDS
+        if text == main_text and (sentences or len(text) >= SAME_MIN_CHARS):
+            notes.append(Problem(shown_path, theirs.line, field, f"the same text as "
+                                 f"{main_shown}:{ours.line}: not translated yet?", "warning"))
+            continue
+        if _name(field) not in MARKDOWN_FIELDS:
             continue
         paragraphs, main_paragraphs = _paragraphs(text), _paragraphs(main_text)
         if paragraphs < main_paragraphs:
@@ -224,6 +259,10 @@ def _notes(main: Node, edition: Node, language: str, shown_path: str,
                              f"{total_edition * 100 // total_main}% as long as the main "
                              "file's: is something left out?", "warning"))
     return notes
+
+
+def _name(field: str) -> str:
+    return field.rpartition(".")[2]
 
 
 def _paragraphs(text: str) -> int:
