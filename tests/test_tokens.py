@@ -144,7 +144,7 @@ def test_empty_secret_file_is_refused_naming_the_file(tmp_path: Path) -> None:
 def test_delivery_token_names_its_send_and_subscriber_and_survives_upper_case(
         signer: Signer) -> None:
     token = signer.delivery_token(3, 1742)
-    assert len(token) <= 30 and set(token) <= set("abcdefghijklmnopqrstuvwxyz234567890.")
+    assert len(token) <= 30 and set(token) <= set("abcdefghijklmnopqrstuvwxyz0123456789.")
     for spelling in (token, token.upper()):
         named = signer.verify_delivery(spelling)
         assert named is not None and (named.send_id, named.subscriber_id) == (3, 1742)
