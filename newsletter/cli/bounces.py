@@ -63,3 +63,30 @@ def receive(ctx: click.Context, recipient: str) -> None:
         click.echo(f"{received.disposition}: {received.summary or 'no report'}")
     if received.kept is not None:
         click.echo(f"kept for a person to read: {shown(received.kept)}")
+
+
+@bounces.command()
+@click.option("--mailbox", "url", default=None, metavar="URL",
+              help="imaps://user@host/FOLDER (default: imap under [bounces] in "
+                   "newsletter.toml); the password comes from NEWSLETTER_IMAP_PASSWORD.")
+@click.pass_context
+def fetch(ctx: click.Context, url: str | None) -> None:
+    """Read the bounce mailbox over IMAP and record every bounce and complaint in it.
+
+    Each message moves to processed_folder once what it reports is recorded, or to
+    review_folder when it is not a report of ours, for a person to read; nothing is
+    deleted. Safe to run from cron: one run at a time, and a report is counted once
+    however often it is read.
+
+    \b
+    Example:
+      newsletter bounces fetch
+      newsletter bounces fetch --mailbox imaps://bounces@mail.efus.eu/INBOX
+    """
+    from ..inbound.mailbox import fetch as fetch_mailbox
+
+    settings = settings_for(ctx)
+    report = fetch_mailbox(settings, url)
+    moved = ", ".join(f"{n} to {folder}" for folder, n in sorted(report.moved.items()))
+    click.echo(f"{report.mailbox}: {report.messages} message(s): {report.tally}"
+               + (f"; moved {moved}" if moved else ""))
