@@ -136,6 +136,7 @@ MIGRATIONS: list[Migration] = [
             seen_at REAL NOT NULL,
             PRIMARY KEY (provider, nonce)
         ) WITHOUT ROWID;
+        CREATE INDEX webhook_nonces_by_time ON webhook_nonces (seen_at);
     """),
 ]
 

@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# The name under which mail APIs carry a delivery's token (Postmark Metadata, SendGrid
+# custom_args, Mailgun v: variables) and give it back in their webhooks.
+TOKEN_FIELD = "nl_delivery"
+
 
 @dataclass(frozen=True)
 class Recipient:

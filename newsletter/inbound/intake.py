@@ -84,6 +84,7 @@ class Intake:
         self.settings = settings
         self.signer = signer or signer_for(settings)
         self._db = open_database(settings.database_path)
+        self._pruned = 0.0  # when old webhook nonces were last forgotten
         try:
             self.store = SubscriberStore(settings.database_path)
         except BaseException:
@@ -134,6 +135,21 @@ class Intake:
                  finding.status or "", delivery.subscriber_id, finding.source,
                  f": {consequence}" if consequence else "")
         return Verdict(finding, Disposition.RECORDED, delivery, consequence)
+
+    def first_time(self, provider: str, nonce: str) -> bool:
+        """True if this signed request was not seen within the replay window (and remember
+        it); older nonces are forgotten, since their timestamps are refused anyway."""
+        now = time.time()
+        try:
+            if now - self._pruned > 60:
+                self._db.execute("DELETE FROM webhook_nonces WHERE seen_at < ?",
+                                 (now - 2 * self.settings.webhook_max_age,))
+                self._pruned = now
+            return self._db.execute("INSERT OR IGNORE INTO webhook_nonces (provider, nonce, "
+                                    "seen_at) VALUES (?, ?, ?)",
+                                    (provider, nonce[:200], now)).rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.settings.database_path}: {exc}") from None
 
     def match(self, finding: Finding) -> Delivery | None:
         """The delivery a finding proves it is about, or None."""

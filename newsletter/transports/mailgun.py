@@ -35,7 +35,7 @@ from urllib.parse import SplitResult, quote
 import requests
 
 from ..config import Settings
-from ..envelope import MessageSource, Personalised
+from ..envelope import TOKEN_FIELD, MessageSource, Personalised
 from ..errors import ConfigError, TransportError
 from .base import Result, Status
 from .http import (
@@ -139,6 +139,8 @@ class _Content:
         fields += [(f"h:{name}", unfolded(headers[name]))
                    for name in COMMON_HEADERS if name in headers]
         fields += [(f"h:{name}", f"%recipient.h:{name}%") for name in PER_RECIPIENT_HEADERS]
+        # The delivery's token as a custom variable: webhooks return it in user-variables.
+        fields.append((f"v:{TOKEN_FIELD}", f"%recipient.{TOKEN_FIELD}%"))
         self.form = _Form()
         self.fixed = self.form.encode(fields)
 
@@ -148,6 +150,7 @@ class _Content:
         variables.update({f"html:{n}": html.escape(values.get(n, "")) for n in self.html.names})
         variables["h:List-Unsubscribe"] = unfolded(message.headers["List-Unsubscribe"])
         variables["h:Message-Id"] = message.message_id
+        variables[TOKEN_FIELD] = message.token
         return variables
 
 

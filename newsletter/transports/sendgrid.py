@@ -35,7 +35,7 @@ from urllib.parse import SplitResult
 import requests
 
 from ..config import Settings
-from ..envelope import MessageSource, Personalised
+from ..envelope import TOKEN_FIELD, MessageSource, Personalised
 from ..errors import OutcomeUnknown, TransportError
 from .base import Result, Status
 from .http import (
@@ -140,10 +140,14 @@ class _Content:
         substitutions.update({f"%%{n}.html%%": html.escape(values.get(n, ""))
                               for n in self.html.names})
         recipient = message.recipient
-        return {"to": [_contact(recipient.name, recipient.email)],
-                "substitutions": substitutions,
-                "headers": {"List-Unsubscribe": unfolded(message.headers["List-Unsubscribe"]),
-                            "Message-ID": message.message_id}}
+        personalization: dict[str, object] = {
+            "to": [_contact(recipient.name, recipient.email)],
+            "substitutions": substitutions,
+            "headers": {"List-Unsubscribe": unfolded(message.headers["List-Unsubscribe"]),
+                        "Message-ID": message.message_id}}
+        if message.token:  # custom_args come back in every Event Webhook event
+            personalization["custom_args"] = {TOKEN_FIELD: message.token}
+        return personalization
 
 
 def _contact(name: str, address: str) -> dict[str, str]:
