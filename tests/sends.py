@@ -61,19 +61,26 @@ def record_send(project: Path, issue: str, list_name: str = "members") -> dict[s
     ledger = Ledger(open_database(database, threads=True), database, issue)
     try:
         start = ledger.start([list_name], "content-hash")
-        claimed = ledger.claim(10_000)
-        ledger.begin([c.delivery_id for c in claimed])
         sent = {}
-        for item in claimed:
-            message_id = f"<{issue}.{secrets.token_hex(8)}@efus.eu>"
-            ledger.record(Verdict(item.delivery_id, DeliveryState.SENT, "250 2.0.0 Ok",
-                                  at=1.0, message_id=message_id))
-            sent[item.recipient.email] = Sent(
-                issue, start.send.id, item.recipient.subscriber_id, item.recipient.email,
-                message_id, tokens.delivery_token(start.send.id, item.recipient.subscriber_id))
+        while claimed := ledger.claim(10_000):
+            ledger.begin([c.delivery_id for c in claimed])
+            sent.update(_accept(ledger, tokens, issue, start.send.id, claimed))
         ledger.finish(SendState.COMPLETE)
     finally:
         ledger.close()
+    return sent
+
+
+def _accept(ledger: Ledger, tokens: Signer, issue: str, send_id: int,
+            claimed: list) -> dict[str, Sent]:  # type: ignore[type-arg]
+    sent = {}
+    for item in claimed:
+        message_id = f"<{issue}.{secrets.token_hex(8)}@efus.eu>"
+        ledger.record(Verdict(item.delivery_id, DeliveryState.SENT, "250 2.0.0 Ok",
+                              at=1.0, message_id=message_id))
+        sent[item.recipient.email] = Sent(
+            issue, send_id, item.recipient.subscriber_id, item.recipient.email,
+            message_id, tokens.delivery_token(send_id, item.recipient.subscriber_id))
     return sent
 
 

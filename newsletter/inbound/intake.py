@@ -7,9 +7,8 @@ proves nothing: anyone can write a bounce naming a subscriber.
 
 Then, by kind (classify.py): hard -> the subscriber becomes `bounced`; complaint ->
 `complained` (off every list); soft -> `bounced` once `soft_bounce_limit` of the address's
-last `soft_bounce_sends` sends had a soft bounce; blocked -> recorded only. The store is
-changed before the event is stored, and changing it again is harmless, so a crash between
-the two leaves nothing half done: the same report, received again, completes it.
+last `soft_bounce_sends` sends had a soft bounce; blocked -> recorded only. The event and
+the change it causes are committed together, in one transaction of the subscriber store.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from ..audience.store import SubscriberStore
 from ..audience.tokens import Signer, signer_for
 from ..config import Settings
-from ..database import open_database
 from ..errors import StoreError
 from ..states import Disposition, EventKind
 from .report import Finding, Parsed, event_key
@@ -83,17 +81,12 @@ class Intake:
     def __init__(self, settings: Settings, signer: Signer | None = None) -> None:
         self.settings = settings
         self.signer = signer or signer_for(settings)
-        self._db = open_database(settings.database_path)
+        self.store = SubscriberStore(settings.database_path)
+        self._db = self.store.connection
         self._pruned = 0.0  # when old webhook nonces were last forgotten
-        try:
-            self.store = SubscriberStore(settings.database_path)
-        except BaseException:
-            self._db.close()
-            raise
 
     def close(self) -> None:
         self.store.close()
-        self._db.close()
 
     def __enter__(self) -> Intake:
         return self
@@ -105,7 +98,11 @@ class Intake:
         """Record every finding of one message or request; raises StoreError if the
         database stays unavailable (nothing is lost: the same report can come again)."""
         try:
-            return [self._record(finding) for finding in parsed.findings]
+            verdicts = []
+            for finding in parsed.findings:
+                with self.store.transaction():
+                    verdicts.append(self._record(finding))
+            return verdicts
         except sqlite3.Error as exc:
             raise StoreError(f"{self.settings.database_path}: {exc}; the report was not "
                              "recorded and can be received again") from None
@@ -168,24 +165,21 @@ class Intake:
 
     def _apply(self, finding: Finding, delivery: Delivery) -> str:
         """Change the subscriber store as the finding's kind says; what changed."""
-        subscriber = self.store.get_by_id(delivery.subscriber_id)
-        if subscriber is None:
-            return ""
         what = f"{finding.status} " if finding.status else ""
         detail = f"{what}{finding.diagnostic}".strip()[:200]
         if finding.kind is EventKind.HARD:
-            self.store.mark_bounced(subscriber.email, f"hard bounce after {delivery.issue} "
+            self.store.mark_bounced(delivery.email, f"hard bounce after {delivery.issue} "
                                                       f"({finding.source}): {detail}")
             return "now bounced, on every list"
         if finding.kind is EventKind.COMPLAINT:
-            self.store.mark_complained(subscriber.email, f"spam complaint about "
+            self.store.mark_complained(delivery.email, f"spam complaint about "
                                                          f"{delivery.issue} ({finding.source})")
             return "now complained: unsubscribed from every list"
         if finding.kind is EventKind.SOFT:
             sends = self._soft_sends(delivery)
             limit, window = self.settings.soft_bounce_limit, self.settings.soft_bounce_sends
             if sends >= limit > 0:
-                self.store.mark_bounced(subscriber.email, f"soft bounces on {sends} of the "
+                self.store.mark_bounced(delivery.email, f"soft bounces on {sends} of the "
                                         f"last {window} sends (last: {delivery.issue}, "
                                         f"{detail})")
                 return f"soft bounces on {sends} of the last {window} sends: now bounced"
