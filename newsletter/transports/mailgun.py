@@ -16,7 +16,9 @@ Per-recipient headers use the same variables in `h:` fields: `h:List-Unsubscribe
 `%recipient.h:List-Unsubscribe%` and `h:Message-Id` `%recipient.h:Message-Id%`. Mailgun's
 batch-sending guide shows recipient variables in the subject; that they work in `h:`
 headers too is what django-anymail relies on for its per-recipient headers on Mailgun.
-List-Unsubscribe-Post, List-Id and Reply-To are the same for everyone. The `h:`, `o:` and
+List-Unsubscribe-Post, List-Id and Reply-To are the same for everyone. With a return path,
+`v:nl_delivery` carries each delivery's token the same way; Mailgun's webhooks return it in
+`user-variables` (inbound/mailgun.py). The `h:`, `o:` and
 `v:` options are limited to 16 kB in all, which these few headers stay far below.
 
 The answer is 200 `{"id": "<...>", "message": "Queued. Thank you."}`: every recipient of

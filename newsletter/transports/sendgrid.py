@@ -14,7 +14,9 @@ as headers.
 SendGrid applies every substitution to both parts, so the text and the HTML use distinct
 tags: `%%name%%` in the text (the raw value) and `%%name.html%%` in the HTML (the value
 HTML-escaped). Headers: List-Unsubscribe and Message-ID per personalization;
-List-Unsubscribe-Post and List-Id once for the request.
+List-Unsubscribe-Post and List-Id once for the request. With a return path, each
+personalization's `custom_args` carry the delivery's token, which every Event Webhook
+event returns (inbound/sendgrid.py).
 
 The answer is 202 Accepted with an empty body and an `X-Message-Id` header: every
 recipient of the batch was taken, and nothing more is known per recipient (bounces arrive

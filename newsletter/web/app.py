@@ -1,4 +1,5 @@
-"""The public side of the newsletter as a WSGI app: one-click unsubscribe and the archive.
+"""The public side of the newsletter as a WSGI app: one-click unsubscribe, the archive, and
+the mail services' bounce and complaint webhooks (webhooks.py).
 
 Every message links here: `<base_url>/unsubscribe/<token>` (the footer link and the
 List-Unsubscribe header) and `<base_url>/<slug>/` (view in browser). Link scanners fetch
