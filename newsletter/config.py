@@ -2,7 +2,8 @@
 
 Everything that belongs to the newsletter rather than to one issue lives here. Secrets never
 do: they come from the environment only (NEWSLETTER_SECRET, NEWSLETTER_SMTP_PASSWORD,
-NEWSLETTER_API_KEY), so that no file in the repository ever holds one.
+NEWSLETTER_API_KEY, NEWSLETTER_IMAP_PASSWORD and the webhook keys), so that no file in the
+repository ever holds one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -59,6 +61,17 @@ class Settings:
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
     dkim_domain: str | None = None
+    # bounces and complaints
+    return_path: str | None = None  # bounces@domain: the envelope sender, as bounces+TOKEN@
+    soft_bounce_limit: int = 3  # soft bounces on this many ...
+    soft_bounce_sends: int = 5  # ... of an address's last sends make it bounced
+    imap: str | None = None  # imaps://user@host/FOLDER, read by `bounces fetch`
+    processed_folder: str = "Processed"
+    review_folder: str = "Review"
+    keep_dir: str = "bounces"  # where `bounces receive` keeps mail it did not record
+    webhook_max_age: float = 900.0  # a signed webhook older than this is a replay
+    postmark_user: str = "postmark"
+    sendgrid_public_key: str | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -110,8 +123,12 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "max_consecutive_errors", "timeout", "ca_file")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
+    "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
+                               "processed_folder", "review_folder", "keep_dir",
+                               "webhook_max_age", "postmark_user", "sendgrid_public_key")},
 }
-DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout"}
+DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
+             "webhook_max_age"}
 
 
 def bundled_templates() -> Path:
@@ -186,6 +203,9 @@ def _flatten(config: Path, data: dict[str, Any]) -> dict[str, Any]:
 def _coerce(name: str, kind: str, value: Any) -> Any:
     if name in DURATIONS:
         return parse_duration(value)
+    if name == "return_path" and not (isinstance(value, str) and RETURN_PATH.match(value)):
+        raise ValueError(f"expected an address such as bounces@news.example.org, without '+' "
+                         f"(the program adds +TOKEN to it), got {value!r}")
     if kind.startswith("tuple"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")

@@ -109,6 +109,35 @@ MIGRATIONS: list[Migration] = [
         );
         CREATE INDEX approvals_by_issue ON approvals (issue, id);
     """),
+    Migration(5, "bounces and complaints: Message-IDs, delivery events, webhook nonces", """
+        ALTER TABLE deliveries ADD COLUMN message_id TEXT;  -- as handed over, with <>
+        CREATE INDEX deliveries_by_message_id ON deliveries (message_id)
+            WHERE message_id IS NOT NULL;
+        CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id, send_id);
+        CREATE TABLE delivery_events (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,       -- the same report twice is one event
+            delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+            send_id INTEGER NOT NULL,
+            subscriber_id INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'blocked', 'complaint')),
+            source TEXT NOT NULL,                 -- pipe, imap, postmark, sendgrid, mailgun
+            status TEXT NOT NULL DEFAULT '',      -- the enhanced status code, e.g. 5.1.1
+            diagnostic TEXT NOT NULL DEFAULT '',  -- what the remote server said, cut short
+            recipient TEXT NOT NULL DEFAULT '',   -- the address the report names
+            occurred_at REAL,                     -- when the report says it happened
+            recorded_at REAL NOT NULL
+        );
+        CREATE INDEX delivery_events_by_send ON delivery_events (send_id, kind);
+        CREATE INDEX delivery_events_by_subscriber ON delivery_events (subscriber_id, send_id);
+        CREATE TABLE webhook_nonces (             -- signed webhook requests already seen
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        ) WITHOUT ROWID;
+        CREATE INDEX webhook_nonces_by_time ON webhook_nonces (seen_at);
+    """),
 ]
 
 

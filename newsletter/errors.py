@@ -7,7 +7,8 @@
     +-- HeaderInjectionError  a value meant for a header (a subscriber's name, a reviewer's
     |                         address) would carry a line break or a control character
     +-- StoreError            the database refused an operation
-    +-- AlreadyRunning        another process is sending the same issue
+    +-- AlreadyRunning        another process is sending the same issue (or reading bounces)
+    +-- MailboxError          the bounce mailbox cannot be reached or read (host, reply)
     +-- TransportError        the mail server or service failed as a whole (provider, status)
         +-- TransportUnavailable  try again later (connection refused, 4xx, timeout before data)
         +-- AuthenticationError   credentials were refused; stop the run
@@ -75,6 +76,10 @@ class StoreError(NewsletterError):
 
 class AlreadyRunning(NewsletterError):
     """Another process holds the send lock of this issue."""
+
+
+class MailboxError(NewsletterError):
+    """The IMAP mailbox of `bounces fetch` refused or failed; nothing was lost."""
 
 
 class TransportError(NewsletterError):

@@ -400,3 +400,24 @@ def test_resend_after_a_crash_sends_each_recipient_in_exactly_one_accepted_reque
     seen = Counter(server.accepted())
     assert {e for e in emails if seen[e] != 1} <= unknown
     assert all(seen[e] <= 1 for e in emails)  # unknown ones are not re-sent on their own
+
+
+def test_with_a_return_path_each_request_carries_the_delivery_token_back_to_its_webhook(
+        settings: Settings, factory: MessageFactory) -> None:
+    """Postmark Metadata, SendGrid custom_args, Mailgun v: variables: the webhooks return them."""
+    signer = Signer(SECRET.encode())
+    bounced = dataclasses.replace(settings, return_path="bounces@news.efus.eu")
+    with_token = MessageFactory(factory.composed, bounced, signer, send_key="2020-01:7",
+                                send_id=7)
+    messages = batch(with_token)
+    tokens = [signer.verify_delivery(m.token) for m in messages]
+    assert [(t.send_id, t.subscriber_id) for t in tokens if t] == [(7, 1), (7, 2), (7, 3), (7, 4)]
+    for url in ("postmark://default", "sendgrid://default", "mailgun://mg.efus.eu"):
+        with open_transport(url, settings) as transport:
+            body = transport.build_request(messages).body.decode()  # type: ignore[attr-defined]
+        for message in messages:
+            assert message.token in body, url
+        if url.startswith("mailgun"):
+            assert 'name="v:nl_delivery"' in body and "%recipient.nl_delivery%" in body
+        else:
+            assert '"nl_delivery":"' in body.replace(" ", "")

@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 from pathlib import Path
@@ -176,8 +176,21 @@ class SubscriberStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For a caller that records its own rows in the same transaction as a change here
+        (the bounce intake: an event and the status it causes, together)."""
+        return self._conn
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; the store's changes inside it join it."""
+        return self._transaction()
+
     @contextmanager
     def _transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        if self._conn.in_transaction and commit:  # inside transaction(): part of it
+            yield self._conn
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # busy for longer than the timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -237,17 +238,26 @@ def lists(ctx: click.Context, db: Path | None) -> None:
 @db_option
 @click.pass_context
 def show(ctx: click.Context, email: str, db: Path | None) -> None:
-    """Show what the database knows about EMAIL: status, fields and lists.
+    """Show what the database knows about EMAIL: status, fields, lists, and the bounces
+    and complaints recorded about the messages it was sent.
 
     \b
     Example:
       newsletter subscribers show ana@example.org
     """
+    from ..database import open_database
+    from ..inbound.history import subscriber_events
+
     with open_store(ctx, db) as store:
         found = store.get(email)
         if found is None:
             raise StoreError(f"{email}: not in the database")
         memberships = store.memberships(found.id)
+        connection = open_database(store.path)
+        try:
+            events = subscriber_events(connection, found.id)
+        finally:
+            connection.close()
     click.echo(f"{found.email} (id {found.id})")
     click.echo(f"  name:   {found.name or '-'}")
     click.echo(f"  status: {found.status} since {found.status_changed_at:%Y-%m-%d %H:%M} UTC"
@@ -259,3 +269,8 @@ def show(ctx: click.Context, email: str, db: Path | None) -> None:
                    + (f" ({m.reason})" if m.reason else ""))
     if not memberships:
         click.echo("  on no list")
+    for event in events:
+        when = dt.datetime.fromtimestamp(event.occurred_at or event.recorded_at, dt.UTC)
+        click.echo(f"  {when:%Y-%m-%d %H:%M} {event.issue}: {event.kind} "
+                   + (f"{event.status} " if event.status else "") + f"via {event.source}"
+                   + (f": {event.diagnostic[:120]}" if event.diagnostic else ""))

@@ -118,7 +118,7 @@ class Campaign:
         s = self.settings
         factory = MessageFactory(self.composed, s, signer_for(s),
                                  send_key=f"{self.issue}:{start.send.id}",
-                                 dkim=DkimSigner.from_settings(s))
+                                 send_id=start.send.id, dkim=DkimSigner.from_settings(s))
         now = time.time()
         limiter = RateLimiter(s.rate_per_second, s.rate_per_hour, s.rate_per_day,
                               sent_last_hour=self.ledger.sent_since(now - 3600)

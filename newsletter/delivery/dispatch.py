@@ -164,8 +164,8 @@ class Dispatcher:
             except BaseException:  # the run stops: the rest of the claim was never begun
                 self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
                 raise
-            for item, result in zip(ready, results, strict=True):
-                self._record(item, result)
+            for item, message, result in zip(ready, messages, results, strict=True):
+                self._record(item, result, message.message_id)
             if self.stop.is_set():
                 self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
                 return
@@ -192,7 +192,7 @@ class Dispatcher:
                                            at=now))
             raise
 
-    def _record(self, item: Claimed, result: Result) -> None:
+    def _record(self, item: Claimed, result: Result, message_id: str = "") -> None:
         now = time.time()
         state, reply = DeliveryState(result.status), result.reply
         next_attempt, failed_since = None, item.failed_since
@@ -209,7 +209,7 @@ class Dispatcher:
             rate = self.limiter.throttle()
             self.on_event(f"throttled by the server ({reply}); slowing to {rate:.1f}/s")
         self.ledger.record(Verdict(item.delivery_id, state, reply, next_attempt, failed_since,
-                                   now, result.suppress))
+                                   now, result.suppress, message_id))
         with self._lock:
             self.tally.add(state)
             if state is DeliveryState.DEFERRED:

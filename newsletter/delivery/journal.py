@@ -30,10 +30,11 @@ class Verdict:
     failed_since: float | None = None  # when the first temporary failure happened
     at: float = 0.0
     suppress: bool = False  # a hard bounce: the address must never be mailed again
+    message_id: str = ""  # the Message-ID handed over: a bounce may quote only this
 
     def encode(self) -> bytes:
         return (json.dumps([self.delivery_id, self.state, self.reply, self.next_attempt_at,
-                            self.failed_since, self.at, self.suppress],
+                            self.failed_since, self.at, self.suppress, self.message_id],
                            ensure_ascii=True) + "\n").encode()
 
 

@@ -257,9 +257,10 @@ class Ledger:
     def _apply(self, verdicts: Sequence[Verdict]) -> None:
         self._db.executemany(
             "UPDATE deliveries SET state = ?, reply = ?, next_attempt_at = ?, "
-            "first_failure_at = ?, updated_at = ?, suppress = ? WHERE id = ?",
+            "first_failure_at = ?, updated_at = ?, suppress = ?, "
+            "message_id = coalesce(?, message_id) WHERE id = ?",
             [(v.state, v.reply[:500], v.next_attempt_at, v.failed_since, v.at, int(v.suppress),
-              v.delivery_id) for v in verdicts])
+              v.message_id or None, v.delivery_id) for v in verdicts])
 
     def suppressions(self) -> list[tuple[int, str, str]]:
         """Hard bounces not yet copied to the subscriber store: (delivery id, email, reply)."""

@@ -90,10 +90,14 @@ class MessageFactory:
     """Everything common to the messages of one issue, prepared once (a MessageSource)."""
 
     def __init__(self, composed: ComposedEmail, settings: Settings, signer: Signer, *,
-                 send_key: str, date: dt.datetime | None = None,
+                 send_key: str, send_id: int | None = None, date: dt.datetime | None = None,
                  dkim: DkimSigner | None = None) -> None:
         self.composed, self.settings, self.signer, self.dkim = composed, settings, signer, dkim
         self.send_key = send_key  # with the subscriber id, makes a stable Message-ID
+        self.send_id = send_id  # the ledger's send: with a return path, names each delivery
+        local, _, domain = (settings.return_path or "").partition("@")
+        self.return_path = (local, domain) if send_id is not None and not composed.test \
+            and settings.return_path else None
         self.test = composed.test
         self.web_url = issue_url(settings, composed.issue)
         self.base_url = settings.base_url.rstrip("/")
@@ -168,7 +172,12 @@ class MessageFactory:
             "Message-ID": message_id,
             "List-Unsubscribe": list_unsubscribe,
         }
-        return Personalised(recipient, message_id, values, headers, self)
+        if self.return_path is None:
+            return Personalised(recipient, message_id, values, headers, self)
+        token = self.signer.delivery_token(self.send_id, recipient.subscriber_id)  # type: ignore[arg-type]
+        local, domain = self.return_path
+        return Personalised(recipient, message_id, values, headers, self, token=token,
+                            return_path=f"{local}+{token}@{domain}")
 
     def wire_bytes(self, message: Personalised) -> bytes:
         out = [self.common]

@@ -1,6 +1,7 @@
 """`smtp://[user@]host[:port][?tls=starttls|off]` and `smtps://[user@]host[:port]`.
 
-One connection carries many messages. TLS certificates and host names are verified
+One connection carries many messages, each with its own envelope sender when a return path
+is set (`bounces+TOKEN@domain`, see inbound/). TLS certificates and host names are verified
 (`ssl.create_default_context`, optionally with a private CA file); when STARTTLS is asked
 for and the server does not offer it, nothing is sent. The password comes only from
 NEWSLETTER_SMTP_PASSWORD.
@@ -174,8 +175,11 @@ class SmtpTransport(Transport):
         recipient = message.recipient.email
         if _UNSAFE_IN_COMMAND.search(recipient):
             return Result(Status.FAILED, f"address {recipient!r} cannot be used in SMTP")
+        # With [bounces] return_path, each message has its own envelope sender (VERP), so
+        # that a bounce names its delivery; MAIL FROM is not covered by DKIM or shown.
+        sender = message.return_path or self.sender
         pipelined = smtp.has_extn("pipelining")
-        commands = [f"MAIL FROM:<{self.sender}>\r\n", f"RCPT TO:<{recipient}>\r\n",
+        commands = [f"MAIL FROM:<{sender}>\r\n", f"RCPT TO:<{recipient}>\r\n",
                     "DATA\r\n"]
         try:
             smtp.send("".join(commands if pipelined else commands[:1]).encode("ascii"))
@@ -207,7 +211,7 @@ class SmtpTransport(Transport):
             code, reply = replies[refused]
             if refused == 0 and code >= 500:
                 self.close()
-                raise TransportError(f"{self._where()} refuses the sender {self.sender}: "
+                raise TransportError(f"{self._where()} refuses the sender {sender}: "
                                      f"{_reply(code, reply)}", _reply(code, reply),
                                      provider=self._where(), status=code)
             return self._refused(smtp, code, reply)
