@@ -8,7 +8,9 @@ from html.parser import HTMLParser
 from ..config import Settings
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from .accessibility import check_accessibility
 from .agendacheck import check_agenda
+from .imagecheck import check_images
 from .render import ComposedEmail
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
@@ -108,6 +110,8 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
             add(f"image {image.src} weighs {weight / 1000:.0f} KB; phones on slow networks "
                 "will show it late", severity="warning")
     findings += check_agenda(issue, shown_path)
+    findings += check_images(issue, shown_path)
+    findings += check_accessibility(composed, shown_path)
     return findings
 
 
