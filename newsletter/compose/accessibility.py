@@ -15,6 +15,7 @@ from collections.abc import Callable
 import lxml.html
 
 from ..errors import Problem
+from . import markdown
 from .contrast import Low, hex_colour, low_contrast, text_runs
 from .issue import Issue
 from .locate import Locator
@@ -44,7 +45,7 @@ def check_accessibility(composed: ComposedEmail, shown: str) -> list[Problem]:
     _tables(visible, add)
     _alts(visible, composed.issue, locator, add)
     _links(visible, composed.issue, locator, add)
-    _text_size(composed.html, add)
+    _text_size(composed.html, composed.issue, add)
     return findings
 
 
@@ -143,15 +144,25 @@ def _links(visible: list, issue: Issue, locator: Locator, add: Add) -> None:  # 
                 _find_label(issue, locator, name))
 
 
-def _text_size(html: str, add: Add) -> None:
+def _text_size(html: str, issue: Issue, add: Add) -> None:
+    """The size most of the issue's own prose (intro, bodies, boxes) is set in; not the footer."""
+    prose = [_normal(lxml.html.fragment_fromstring(markdown.to_html(body), create_parent=True)
+                     .text_content()) for body in _bodies(issue)]
     sizes: Counter[float] = Counter()
     for run in text_runs(html, "light"):
-        sizes[round(run.size, 1)] += len(run.text)
+        text = _normal(run.text)
+        if len(text) > 2 and any(text in body for body in prose):
+            sizes[round(run.size, 1)] += len(text)
     if sizes:
         body, _ = sizes.most_common(1)[0]
         if body < BODY_TEXT_PX:
             add(f"the body text is {body:g} px; below {BODY_TEXT_PX} px it is hard to read on "
                 "a phone; set a larger font-size on the theme's mj-text", ("theme", None))
+
+
+def _bodies(issue: Issue) -> list[str]:
+    return ([issue.intro] if issue.intro else []) + [item.body for item in issue.items] + [
+        box.body for box in issue.highlights]
 
 
 def _find_text(issue: Issue, locator: Locator, text: str) -> tuple[str, int | None]:
