@@ -106,6 +106,7 @@ def test_large_text_needs_3_to_1_only(project: Path, cli: Cli) -> None:
                  css=("color: #ffffff; }", "color: #8a96a3; }"))
     found = check(project, cli, theme=name)
     assert [line for line in found if "#8a96a3" in line] == [], found
+    assert any("text in #c9d6e8 on #ffffff" in line for line in found), found  # the 13 px kicker
 
 
 def test_a_heading_that_skips_a_level(project: Path, cli: Cli) -> None:

@@ -20,7 +20,7 @@ def brightness(path: Path) -> float:
     """Mean grey level of the image, 0 (black) to 255 (white)."""
     with Image.open(path) as image:
         grey = image.convert("L").resize((60, 600))
-        values = list(grey.getdata())
+        values = grey.tobytes()
     return sum(values) / len(values)
 
 

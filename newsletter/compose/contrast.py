@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import lxml.html
 from cssselect import SelectorError, SelectorSyntaxError, parse
@@ -94,18 +95,23 @@ def low_contrast(html: str) -> list[Low]:
     return found
 
 
-def text_runs(html: str, scheme: str) -> Iterator[Run]:
+@lru_cache(maxsize=4)
+def text_runs(html: str, scheme: str) -> tuple[Run, ...]:
     """Each visible run of text, with its colour, background and size, in document order."""
+    return tuple(_runs(html, scheme))
+
+
+def _runs(html: str, scheme: str) -> Iterator[Run]:
     root = lxml.html.document_fromstring(html)
     rules = _rules(html, dark=scheme == "dark")
     # keyed by element: a key keeps lxml from handing out a new proxy (and id) for it
     matched: dict[object, list[tuple[tuple[int, ...], str, str]]] = {}
     for order, (selector, declarations) in enumerate(rules):
-        try:
-            elements = CSSSelector(selector)(root)
-            specificity = parse(selector)[0].specificity()
-        except (SelectorError, SelectorSyntaxError, IndexError):
+        compiled = _selector(selector)
+        if compiled is None:
             continue  # `:root`, pseudo-elements: nothing a text colour depends on here
+        match, specificity = compiled
+        elements = match(root)
         for important, name, value in declarations:
             for element in elements:
                 matched.setdefault(element, []).append(
@@ -114,6 +120,15 @@ def text_runs(html: str, scheme: str) -> Iterator[Run]:
     default = (0, 0, 0) if scheme == "light" else (255, 255, 255)
     yield from _walk(root, matched, {"color": default, "background": canvas,
                                      "size": 16.0, "bold": False})
+
+
+@lru_cache(maxsize=512)
+def _selector(selector: str) -> tuple[CSSSelector, tuple[int, int, int]] | None:
+    """A selector compiled once per process: the theme's rules are the same every build."""
+    try:
+        return CSSSelector(selector), parse(selector)[0].specificity()
+    except (SelectorError, SelectorSyntaxError, IndexError):
+        return None
 
 
 def _walk(element, matched, inherited):  # type: ignore[no-untyped-def]

@@ -42,9 +42,10 @@ def dark_on_transparent(path: Path) -> bool:
             if image.format != "PNG" or not _has_alpha(image):
                 return False
             image.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE))
-            pixels = list(image.convert("RGBA").getdata())
+            data = image.convert("RGBA").tobytes()
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         return False  # not for this rule to say; the image simply does not show
+    pixels = list(zip(data[0::4], data[1::4], data[2::4], data[3::4], strict=True))
     transparent = sum(1 for *_, alpha in pixels if alpha < 32)
     opaque = [(r, g, b) for r, g, b, alpha in pixels if alpha >= 224]
     if transparent < TRANSPARENT_SHARE * len(pixels) or not opaque:
