@@ -8,6 +8,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -206,3 +207,29 @@ def test_the_web_version_and_the_static_archive_serve_the_ics_files(project: Pat
     assert result.returncode == 0, result.stderr
     assert (project / "public/2020-01/agenda.ics").read_bytes() == \
         call(app, "GET", "/2020-01/agenda.ics", b"")[2]
+
+
+def google_links(html: str) -> list[dict[str, str]]:
+    found = re.findall(r'<a class="cal-google" href="([^"]+)" aria-label="([^"]+)"', html)
+    links = []
+    for href, label in found:
+        url = urlsplit(href.replace("&amp;", "&"))
+        assert (url.scheme, url.netloc, url.path) == ("https", "calendar.google.com",
+                                                      "/calendar/render")
+        links.append({**dict(parse_qsl(url.query)), "label": label})
+    return links
+
+
+def test_each_entry_has_a_google_calendar_link_with_its_dates(project: Path, cli: Cli) -> None:
+    links = google_links((build(project, cli) / "email.html").read_text(encoding="utf-8"))
+    assert [(link["text"], link.get("location"), link["dates"]) for link in links] == [
+        (text, place, f"{first:%Y%m%d}/{after:%Y%m%d}")
+        for text, place, first, after in SAMPLE_AGENDA]
+    assert all(link["action"] == "TEMPLATE" and link["details"] == WEB for link in links)
+    assert links[4]["label"] == "Add to Google Calendar: Efus, GENERAL ASSEMBLY MEETING"
+
+
+def test_a_timed_entrys_google_link_is_in_utc(project: Path, cli: Cli) -> None:
+    edit(project, GA, GA + '    time: "09:30-17:00"\n    timezone: Europe/Riga\n')
+    links = google_links((build(project, cli) / "email.html").read_text(encoding="utf-8"))
+    assert links[4]["dates"] == "20200326T073000Z/20200327T150000Z"  # Riga is UTC+2 in March
