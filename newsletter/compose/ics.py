@@ -57,7 +57,7 @@ class CalendarLinks:
     def link(self, entry: AgendaEntry) -> Link:
         return Link(self.url(entry), "Add to calendar")
 
-    def google(self, entry: AgendaEntry) -> str:
+    def google(self, entry: AgendaEntry) -> Link:
         """Google Calendar's "add event" page, filled in: for readers who live in Gmail.
 
         The parameters are those of Google's event publisher guide: `text`, `dates` (whole
@@ -74,7 +74,8 @@ class CalendarLinks:
                  "dates": dates, "details": self.web_url}
         if entry.place:
             query["location"] = entry.place
-        return GOOGLE_CALENDAR + "?" + urlencode(query, safe="/:", quote_via=quote)
+        return Link(GOOGLE_CALENDAR + "?" + urlencode(query, safe="/:", quote_via=quote),
+                    "Google Calendar")
 
     @property
     def agenda(self) -> Link:
