@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import IssueFileError
 from ..grammar import LIST_NAME, RESERVED_SLUGS, SLUG
+from .agendatime import agenda_times
 from .schema import Reader, shorten
 from .yamlsource import Node, load
 
@@ -47,10 +48,13 @@ class AgendaEntry:
     start: dt.date
     project: str
     event: str
-    place: str
+    place: str | None = None
     end: dt.date | None = None
     link: Link | None = None
     line: int = 0
+    times: tuple[dt.time, dt.time | None] | None = None  # local times, in `timezone`
+    timezone: str | None = None  # an IANA name, set whenever `times` is
+    id: str | None = None  # the calendar key, when the editor pins it
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ TOP_FIELDS = ("number", "slug", "title", "date", "subject", "preheader", "send_a
               "template", "intro", "items", "highlights", "agenda", "footer")
 ITEM_FIELDS = ("title", "body", "link", "image", "section", "featured")
 HIGHLIGHT_FIELDS = ("title", "body", "link")
-AGENDA_FIELDS = ("start", "end", "project", "event", "place", "link")
+AGENDA_FIELDS = ("start", "end", "time", "timezone", "project", "event", "place", "link", "id")
 
 
 def load_issue(path: Path, display: str | None = None) -> Issue:
@@ -205,7 +209,7 @@ def _read_highlight(r: Reader, node: Node) -> Highlight | None:
 
 
 def _read_agenda(r: Reader, node: Node) -> AgendaEntry | None:
-    if not r.mapping(node, AGENDA_FIELDS, required=("start", "project", "event", "place")):
+    if not r.mapping(node, AGENDA_FIELDS, required=("start", "project", "event")):
         return None
     f = node.value.get
     start, end = r.date(f("start")), r.date(f("end"))
@@ -215,6 +219,12 @@ def _read_agenda(r: Reader, node: Node) -> AgendaEntry | None:
         end = None
     project, event, place = r.one_line(f("project")), r.one_line(f("event")), r.one_line(f("place"))
     link = _read_link(r, f("link"), default_label=None)
-    if None in (start, project, event, place):
+    times, timezone = agenda_times(r, node, start, end)
+    pinned = r.one_line(f("id"))
+    if pinned is not None and not SLUG.match(pinned):
+        r.error(f("id"), f("id").path, "expected lowercase letters, digits, '.', '-' or '_' "
+                                       f"(it names the event's .ics file), got {shorten(pinned)}")
+    if None in (start, project, event):
         return None
-    return AgendaEntry(start, project, event, place, end, link, node.line)
+    return AgendaEntry(start, project, event, place, end, link, node.line, times, timezone,
+                       pinned)

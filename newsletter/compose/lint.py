@@ -8,6 +8,9 @@ from html.parser import HTMLParser
 from ..config import Settings
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from .accessibility import check_accessibility
+from .agendacheck import check_agenda
+from .imagecheck import check_images
 from .render import ComposedEmail
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
@@ -96,9 +99,6 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
     previous = None
     for index, entry in enumerate(issue.agenda):
         field = f"agenda[{index}].start"
-        if entry.start < issue.date:
-            add(f"event on {entry.start.isoformat()} is before the issue date "
-                f"{issue.date.isoformat()}", field, entry.line, "warning")
         if previous and entry.start < previous.start:
             add(f"agenda out of order: {entry.start.isoformat()} comes after "
                 f"{previous.start.isoformat()}", field, entry.line, "warning")
@@ -109,6 +109,9 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         if weight > IMAGE_WARNING_BYTES:
             add(f"image {image.src} weighs {weight / 1000:.0f} KB; phones on slow networks "
                 "will show it late", severity="warning")
+    findings += check_agenda(issue, shown_path)
+    findings += check_images(issue, shown_path)
+    findings += check_accessibility(composed, shown_path)
     return findings
 
 

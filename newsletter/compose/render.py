@@ -26,6 +26,8 @@ from ..config import Settings
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
 from . import markdown
+from .agendatime import time_range
+from .ics import CalendarLinks
 from .issue import AgendaEntry, Image, Issue, Item
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
@@ -134,6 +136,7 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         "link_line": lambda link, indent="": markdown.link_line(link.label, link.url,
                                                                 indent=indent),
         "date_range": date_range,
+        "time_range": lambda entry: time_range(entry.times, entry.timezone),
         "long_date": long_date,
         "asset": lambda src: ASSET_BASE + quote(src),
     })
@@ -149,6 +152,7 @@ def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
         "subscriber": SubscriberFields(),
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "web_url": placeholder("web_url"),
+        "calendar": CalendarLinks(issue_url(settings, issue)),
         "test": test,
     }
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 
 from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
+from ..compose.ics import CONTENT_TYPE as CALENDAR
 from ..config import Settings
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
@@ -111,6 +112,9 @@ class WebApp:
                 return Response(301, headers=[("Location", f"{match[1]}/")])
             if match[2] == "":
                 return _html(200, entry.page, public=True)
+            if (calendar := entry.files.get(match[2])) is not None:
+                return Response(200, calendar, [
+                    ("Content-Type", CALENDAR), ("Cache-Control", "public, max-age=3600")])
             if image := entry.image(match[2]):
                 kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
                 return Response(200, image.read_bytes(), [
