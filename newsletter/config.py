@@ -39,6 +39,7 @@ class Settings:
     # sending
     transport: str = "outbox://outbox"
     database: str = "newsletter.db"
+    busy_timeout: float = 30.0  # how long a send waits for another program holding the database
     reviewers: tuple[str, ...] = ()
     connections: int = 4
     rate_per_second: float = 0.0
@@ -107,11 +108,12 @@ SECTIONS: dict[str, dict[str, str]] = {
     "send": {k: k for k in ("transport", "database", "reviewers", "connections",
                             "rate_per_second", "rate_per_hour", "rate_per_day", "batch_size",
                             "retry_base", "retry_max_wait", "give_up_after",
-                            "max_consecutive_errors", "timeout", "ca_file")},
+                            "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
 }
-DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout"}
+DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
+             "busy_timeout"}
 
 
 def bundled_templates() -> Path:
