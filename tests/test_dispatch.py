@@ -358,6 +358,23 @@ def test_unsubscribed_during_a_send_is_skipped(project: Path, cli, connections: 
         assert report["counts"] == {"sent": 280, "skipped": 20}
 
 
+def test_421_on_a_reused_connection_slows_the_whole_run(project: Path, cli) -> None:
+    addresses = add_subscribers(project, 60)
+    configure(project, connections=2, rate_per_second=40)
+    with SmtpServer(Behaviour(mail_421_after=10)) as server:
+        result = send(cli, server)
+        assert result.returncode == 0, result.stderr
+        assert len(server.refused_421) == 1
+        assert received(server) == Counter(addresses)  # the refused one went again, once
+        match = re.search(r"throttled by the server \(421 [^)]*\); slowing to ([\d.]+)/s",
+                          result.stderr)
+        assert match and float(match[1]) < 40, result.stderr
+        # Every connection paused for a second (at 40/s, messages are 25 ms apart).
+        after = sorted(m.at for m in server.accepted if m.at > server.refused_421[0])
+        assert max(b - a for a, b in zip(after, after[1:], strict=False)) >= 0.7
+    assert status(cli)["counts"] == {"sent": 60}
+
+
 def _hold_database(database: Path) -> subprocess.Popen[str]:
     """Another program (a backup, an sqlite3 shell) holding the database: BEGIN EXCLUSIVE
     until a line arrives on its stdin."""
