@@ -210,6 +210,17 @@ def test_consecutive_temporary_failures_pause_the_run(project: Path, cli) -> Non
         assert received(server) == Counter(addresses)
 
 
+def test_a_delivery_between_temporary_failures_ends_the_streak(project: Path, cli) -> None:
+    addresses = add_subscribers(project, 20)
+    configure(project, max_consecutive_errors=2, connections=1)
+    busy = {a: "451 4.3.0 Try again later" for a in addresses[::2]}  # every other one
+    with SmtpServer(Behaviour(rcpt_replies=busy, rcpt_reply_times=1)) as server:
+        result = send(cli, server)
+        assert result.returncode == 0, result.stderr  # ten failures, never two in a row
+        assert "paused" not in result.stderr
+        assert received(server) == Counter(addresses)
+
+
 def test_a_subscriber_on_two_lists_gets_one_message(project: Path, cli) -> None:
     members = add_subscribers(project, 10)
     partners = add_subscribers(project, 10, "partners", start=5)
