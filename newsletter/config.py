@@ -41,6 +41,7 @@ class Settings:
     # sending
     transport: str = "outbox://outbox"
     database: str = "newsletter.db"
+    busy_timeout: float = 30.0  # how long a send waits for another program holding the database
     reviewers: tuple[str, ...] = ()
     connections: int = 4
     rate_per_second: float = 0.0
@@ -120,7 +121,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "send": {k: k for k in ("transport", "database", "reviewers", "connections",
                             "rate_per_second", "rate_per_hour", "rate_per_day", "batch_size",
                             "retry_base", "retry_max_wait", "give_up_after",
-                            "max_consecutive_errors", "timeout", "ca_file")},
+                            "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
     "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
@@ -128,7 +129,7 @@ SECTIONS: dict[str, dict[str, str]] = {
                                "webhook_max_age", "postmark_user", "sendgrid_public_key")},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
-             "webhook_max_age"}
+             "webhook_max_age", "busy_timeout"}
 
 
 def bundled_templates() -> Path:

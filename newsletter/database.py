@@ -138,6 +138,9 @@ MIGRATIONS: list[Migration] = [
         ) WITHOUT ROWID;
         CREATE INDEX webhook_nonces_by_time ON webhook_nonces (seen_at);
     """),
+    Migration(6, "the transport each send goes through", """
+        ALTER TABLE sends ADD COLUMN transport TEXT;  -- its URL without secrets; NULL before
+    """),
 ]
 
 
@@ -147,11 +150,13 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def open_database(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+def open_database(path: Path, *, threads: bool = False,
+                  busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """Open (creating it mode 0600) the database at `path` and apply pending migrations.
 
     With `threads`, the connection may be used from several threads; the caller then
-    serialises every use with a lock of its own (the send ledger does).
+    serialises every use with a lock of its own (the send ledger does). `busy_timeout` is
+    how long a write waits for another process's transaction before it fails.
     """
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -160,7 +165,7 @@ def open_database(path: Path, *, threads: bool = False) -> sqlite3.Connection:
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
                                check_same_thread=not threads)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

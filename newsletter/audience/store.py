@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
-from ..database import open_database, utc_now
+from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
 from ..grammar import LIST_NAME
 
@@ -163,9 +163,9 @@ def _json(fields: dict[str, str]) -> str:
 class SubscriberStore:
     """Subscribers and lists in the SQLite file at `path` (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = path
-        self._conn = open_database(path)
+        self._conn = open_database(path, busy_timeout=busy_timeout)
 
     def __enter__(self) -> SubscriberStore:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -113,8 +114,9 @@ def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
     for run in report.runs:
         if run.outcome is None:
             continue
-        code, problem = ending(run.outcome, received, run.plan.path,
-                               run.plan.composed.issue.lists)
+        code, problem = ending(run.outcome, received,
+                               resume_command(settings, run.plan.path,
+                                              run.plan.composed.issue.lists, url))
         if received:
             log(f"{run.plan.slug}: {problem}")
             return code
@@ -176,7 +178,7 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
         return
     outcome, received = run_campaign(composed, settings, targets, url, issue, yes=yes,
                                      include_new=include_new, resend_unknown=resend_unknown)
-    code, problem = ending(outcome, received, issue, targets)
+    code, problem = ending(outcome, received, resume_command(settings, issue, targets, url))
     if problem:
         click.echo(problem, err=True)
     ctx.exit(code)
@@ -197,15 +199,34 @@ def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, y
                     stop, include_new=include_new, resend_unknown=resend_unknown,
                     on_start=lambda start: _report_start(start, progress),
                     on_verdict=progress.verdict, on_event=progress.event)
+            except NewsletterError as exc:
+                if exc.hint.endswith("to resume."):  # say exactly which command
+                    exc.hint = exc.hint.removesuffix(".") + ": " + resume_command(
+                        settings, issue, targets, url)
+                raise
             finally:
                 progress.close()
     _report(outcome, issue)
     return outcome, received
 
 
-def ending(outcome, received: list[int], issue: Path, targets) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def resume_command(settings, issue: Path, targets, url: str | None) -> str:  # type: ignore[no-untyped-def]
+    """The command that carries on this send the same way, to print for the user.
+
+    The transport is spelt out unless newsletter.toml chose it, which the command reads
+    again: a transport from --transport or NEWSLETTER_TRANSPORT may not be there next time.
+    """
+    from ..transports import redact_url
+
+    words = ["newsletter", "send", shown(issue), *(f"--list {n}" for n in targets)]
+    chosen = url or settings.env.get("NEWSLETTER_TRANSPORT")
+    if chosen:
+        words += ["--transport", shlex.quote(redact_url(chosen))]
+    return " ".join(words)
+
+
+def ending(outcome, received: list[int], again: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """The exit status of a send and, unless it is 0, the one line saying what to do."""
-    again = f"newsletter send {shown(issue)} " + " ".join(f"--list {n}" for n in targets)
     if received:
         return EXIT_INTERRUPTED.get(received[0], 130), f"stopped; to resume: {again} --yes"
     if outcome.state is SendState.PAUSED:
@@ -247,8 +268,11 @@ def _report(outcome, issue: Path) -> None:  # type: ignore[no-untyped-def]
     run = outcome.run.counts
     rate = run.get("sent", 0) / max(outcome.elapsed, 1e-6)
     click.echo(f"{outcome.state}: this run sent {run.get('sent', 0)} in {outcome.elapsed:.1f} s "
-               f"({rate:.0f}/s); in all: " + ", ".join(f"{counts[s]} {s}" for s in
-               ("sent", "failed", "deferred", "unknown", "skipped", "pending") if counts.get(s)))
+               f"({rate:.0f}/s); in all: " + (", ".join(f"{counts[s]} {s}" for s in (
+                   "sent", "failed", "deferred", "unknown", "skipped", "pending")
+                   if counts.get(s)) or "nobody"))
+    if outcome.idle:
+        click.echo(outcome.idle)
     if outcome.suppressed:
         click.echo(f"{outcome.suppressed} address(es) bounced permanently and are now suppressed")
     click.echo(f"details: newsletter status {shown(issue)}")

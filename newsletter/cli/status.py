@@ -70,7 +70,7 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         return
     send = summary.send
     data = {
-        "issue": slug, "state": send.state, "lists": list(send.lists),
+        "issue": slug, "state": send.state, "lists": list(send.lists), "transport": send.transport,
         "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
         "counts": summary.counts, "by_list": summary.by_list,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
@@ -83,7 +83,8 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{slug}: {send.state}; lists {', '.join(send.lists)}")
+    click.echo(f"{slug}: {send.state}; lists {', '.join(send.lists)}"
+               + (f"; through {send.transport}" if send.transport else ""))
     click.echo(f"  started {data['started_at']}"
                + (f", finished {data['finished_at']}" if send.finished_at else "")
                + (f", {data['rate_per_second']} messages/s" if summary.rate else ""))

@@ -58,8 +58,8 @@ class Journal:
     def begun(self, delivery_ids: list[int]) -> None:
         self._write("".join(f"{i} {BEGUN}\n" for i in delivery_ids).encode())
 
-    def verdict(self, verdict: Verdict) -> None:
-        self._write(verdict.encode())
+    def verdict(self, *verdicts: Verdict) -> None:
+        self._write(b"".join(verdict.encode() for verdict in verdicts))
 
     def _write(self, data: bytes) -> None:
         os.write(self._fd, data)
