@@ -29,10 +29,12 @@ def build(ctx: click.Context, issue: Path, output: Path | None) -> None:
     from ..compose.issue import load_issue
     from ..compose.publish import write_build
     from ..compose.render import compose
+    from ..delivery.readiness import refuse_taken_slug
 
     settings = settings_for(ctx, issue)
     loaded = load_issue(issue, shown(issue))
     composed = compose(loaded, settings)
+    refuse_taken_slug(composed, settings, shown)
     target = write_build(composed, settings, output or settings.path("build"))
     size = len((target / "email.html").read_bytes())
     click.echo(f"built {shown(issue)} -> {shown(target)}/ (email.html {size / 1000:.1f} KB, "
@@ -51,14 +53,12 @@ def check(ctx: click.Context, issue: Path) -> None:
     Example:
       newsletter check issues/2020-01.yaml
     """
-    from ..compose.issue import load_issue
-    from ..compose.prepare import prepare
+    from ..delivery.readiness import ready
     from ..errors import NotReady
 
     settings = settings_for(ctx, issue)
-    loaded = load_issue(issue, shown(issue))
     try:
-        findings = prepare(loaded, settings, shown(issue)).findings
+        findings = ready(issue, settings, shown).findings
     except NotReady as exc:
         findings = exc.findings
     for finding in findings:

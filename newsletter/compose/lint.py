@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from ..config import Settings
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from .context import RECIPIENT_FIELDS, IssueContext, check_context
 from .render import ComposedEmail
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
@@ -17,7 +18,6 @@ PREHEADER_WARNING_CHARS = 150
 IMAGE_WARNING_BYTES = 300_000
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
 STYLE_ELEMENT = re.compile(r"(?is)<style\b.*?</style>")  # compact CSS writes `}}` legitimately
-RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "web_url"})
 # Sample values about as long as real ones, so the size check measures what is sent.
 SAMPLE_VALUES = {
     "name": "Maximiliane Oberholzer-Lindqvist",
@@ -42,8 +42,13 @@ class _Collector(HTMLParser):
                 self.links.append(href)
 
 
-def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[Problem]:
-    """Every finding about a composed issue, errors and warnings alike."""
+def check(composed: ComposedEmail, settings: Settings, shown_path: str,
+          around: IssueContext | None = None) -> list[Problem]:
+    """Every finding about a composed issue, errors and warnings alike.
+
+    With `around` (the subscriber store, the other issues, the ledger), the rules of
+    context.py run too; without one, unknown placeholders are only a warning.
+    """
     findings: list[Problem] = []
     issue = composed.issue
 
@@ -79,9 +84,12 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         if leftover:
             context = body[max(0, leftover.start() - 30): leftover.end() + 30].replace("\n", " ")
             add(f"leftover template syntax {leftover.group()!r} in the {part}: ...{context}...")
-    for name in sorted(composed.fields - RECIPIENT_FIELDS):
-        add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' field",
-            severity="warning")
+    if around is not None:
+        findings += check_context(composed, around, shown_path)
+    else:
+        for name in sorted(composed.fields - RECIPIENT_FIELDS):
+            add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' "
+                "field", severity="warning")
 
     if len(issue.subject) > SUBJECT_WARNING_CHARS:
         add(f"subject is {len(issue.subject)} characters; inboxes show about "

@@ -59,11 +59,12 @@ class Campaign:
     """Sends one composed issue to lists, holding the issue's send lock while it lives."""
 
     def __init__(self, composed: ComposedEmail, settings: Settings, lists: Sequence[str], *,
-                 transport_url: str | None = None) -> None:
+                 transport_url: str | None = None, new_version: bool = False) -> None:
         if composed.test:
             raise ValueError("a test composition cannot be sent to lists")
         self.composed, self.settings, self.lists = composed, settings, tuple(lists)
         self.transport_url = transport_url or settings.transport
+        self.new_version = new_version  # resume although the content changed (a fixed typo)
         self.issue = composed.issue.slug
         self.database = settings.database_path
         self.lock = SendLock(self.database, self.issue)
@@ -111,8 +112,11 @@ class Campaign:
             on_verdict: Callable[[DeliveryState], None] = lambda state: None,
             on_event: Callable[[str], None] = print) -> Outcome:
         began = time.monotonic()
+        issue = self.composed.issue
         start = self.ledger.start(self.lists, self.composed.content_hash,
-                                  include_new=include_new, resend_unknown=resend_unknown)
+                                  include_new=include_new, resend_unknown=resend_unknown,
+                                  new_version=self.new_version,
+                                  issue_date=issue.date.isoformat(), source=issue.source.name)
         on_start(start)
         suppressed = self._copy_suppressions()
         s = self.settings

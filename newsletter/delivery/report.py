@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .ledger import SendRecord, find_send
+from .ledger import SendRecord, SendVersion, find_send, find_versions
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Summary:
     deferred: list[tuple[str, float | None, str]]  # (address, next attempt, reply)
     first_sent_at: float | None
     last_sent_at: float | None
+    versions: list[SendVersion]  # more than one: resumed with --new-version
 
     @property
     def counts(self) -> dict[str, int]:
@@ -58,4 +59,5 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
         "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE send_id = ? AND "
         "state = 'sent'", (send.id,)).fetchone()
     return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
-                   rows("deferred", "email, next_attempt_at, reply"), first, last)
+                   rows("deferred", "email, next_attempt_at, reply"), first, last,
+                   find_versions(connection, send.id))
