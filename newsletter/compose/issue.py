@@ -23,6 +23,12 @@ class Image:
     src: str  # relative to the issue file
     alt: str
     path: Path  # resolved on disk
+    width: int = 0  # pixels, read from the file
+    height: int = 0
+
+
+# What every mail client shows: the file name's ending, and the format the file must be.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,33 @@ def _read_image(r: Reader, node: Node | None, issue_path: Path) -> Image | None:
         r.error(src_node, src_node.path, f"expected an image file, but {shorten(str(resolved))}"
                                          " does not exist")
         return None
-    return Image(src, alt, resolved)
+    size = _pixel_size(r, src_node, resolved)
+    return Image(src, alt, resolved, *size) if size else None
+
+
+def _pixel_size(r: Reader, node: Node, path: Path) -> tuple[int, int] | None:
+    """The width and height of a readable PNG, JPEG or GIF whose name says what it is."""
+    expected = IMAGE_FORMATS.get(path.suffix.lower())
+    if expected is None:
+        r.error(node, node.path, f"expected a .png, .jpg or .gif image (what every mail client "
+                                 f"shows), got {shorten(path.name)}")
+        return None
+    from PIL import Image as Pillow  # only issues with images pay for the import
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Pillow.open(path) as picture:
+            found, size = picture.format, picture.size
+            picture.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        r.error(node, node.path, f"{shorten(path.name)} is not a readable {expected} image "
+                                 f"({exc}); export it again from your image editor")
+        return None
+    if found != expected:
+        r.error(node, node.path, f"{shorten(path.name)} is a {found} image named like a "
+                                 f"{expected}: rename it to match (mail clients trust the name)")
+        return None
+    return size
 
 
 def _read_highlight(r: Reader, node: Node) -> Highlight | None:

@@ -9,13 +9,16 @@ from ..config import Settings
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
 from .context import RECIPIENT_FIELDS, IssueContext, check_context
+from .links import markdown_link_findings
 from .render import ComposedEmail
+from .themecheck import theme_findings
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
 CLIP_WARNING_BYTES = 90_000
 SUBJECT_WARNING_CHARS = 70  # what a phone's inbox row shows, roughly
 PREHEADER_WARNING_CHARS = 150
 IMAGE_WARNING_BYTES = 300_000
+WHOLE_PIXELS = re.compile(r"\d+")
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
 STYLE_ELEMENT = re.compile(r"(?is)<style\b.*?</style>")  # compact CSS writes `}}` legitimately
 # Sample values about as long as real ones, so the size check measures what is sent.
@@ -117,7 +120,29 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str,
         if weight > IMAGE_WARNING_BYTES:
             add(f"image {image.src} weighs {weight / 1000:.0f} KB; phones on slow networks "
                 "will show it late", severity="warning")
+    check_postal_address(settings, add)
+    check_image_sizes(collector.images, add)
+    findings += markdown_link_findings(issue, settings.language, shown_path)
+    findings += theme_findings(composed.template_dir)
     return findings
+
+
+def check_postal_address(settings: Settings, add) -> None:  # type: ignore[no-untyped-def]
+    """Bulk mail must carry the sender's postal address (CAN-SPAM, EU e-commerce rules)."""
+    if not settings.postal_address.strip():
+        add("no postal address: bulk mail must carry the sender's postal address (CAN-SPAM, "
+            "and the e-commerce rules of most EU members); set postal_address under "
+            "[newsletter]", field="newsletter.toml: postal_address")
+
+
+def check_image_sizes(images: list[dict[str, str | None]], add) -> None:  # type: ignore[no-untyped-def]
+    """Outlook's Word engine mishandles an image width or height that is not whole pixels."""
+    for image in images:
+        for name in ("width", "height"):
+            value = image.get(name)
+            if value is not None and not WHOLE_PIXELS.fullmatch(value):
+                add(f"image {image.get('src')!r} has {name}={value!r} in the HTML; Outlook needs "
+                    "whole pixels (set it in the theme, or leave it to the image's file)")
 
 
 def _check_link(href: str, add) -> None:  # type: ignore[no-untyped-def]

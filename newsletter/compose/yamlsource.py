@@ -63,6 +63,10 @@ class Node:
             found.append((self.line_of(self.value.index(needle)), self.path))
         return found
 
+    def line_at(self, index: int) -> int:
+        """The file line of line `index` (from 0) of this text (exact for `|` blocks)."""
+        return self.line + 1 + index if self.block else self.line
+
     def line_of(self, offset: int) -> int:
         """The file line of character `offset` of this text (exact for `|` blocks)."""
         if not self.block or not isinstance(self.value, str):
