@@ -112,6 +112,7 @@ class SmtpServer:
     """An aiosmtpd server in a thread; use as a context manager.
 
     `tls_context` offers STARTTLS; `implicit_tls` speaks TLS from the start instead.
+    `smtputf8` offers SMTPUTF8 (RFC 6531), for addresses with non-ASCII before the @.
     `connections` counts the client connections since the server started (the one aiosmtpd
     makes to itself while starting is not counted).
     """
@@ -119,7 +120,7 @@ class SmtpServer:
     def __init__(self, behaviour: Behaviour | None = None, *,
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
                  credentials: tuple[str, str] | None = None,
-                 implicit_tls: ssl.SSLContext | None = None) -> None:
+                 implicit_tls: ssl.SSLContext | None = None, smtputf8: bool = False) -> None:
         self.behaviour = behaviour or Behaviour()
         self.accepted: list[Accepted] = []
         self.rcpt_refusals: dict[str, int] = {}
@@ -128,7 +129,7 @@ class SmtpServer:
         self.connections = 0
         self.lock = threading.Lock()
         self.port = free_port()
-        kwargs: dict[str, object] = {"decode_data": False}
+        kwargs: dict[str, object] = {"decode_data": False, "enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
         if implicit_tls is not None:  # TLS from the first byte, as on port 465 (smtps://)

@@ -174,11 +174,17 @@ class SmtpTransport(Transport):
         recipient = message.recipient.email
         if _UNSAFE_IN_COMMAND.search(recipient):
             return Result(Status.FAILED, f"address {recipient!r} cannot be used in SMTP")
+        utf8 = message.needs_smtputf8
+        if utf8 and not smtp.has_extn("smtputf8"):
+            return Result(Status.FAILED, f"address {recipient!r} has non-ASCII before the @, "
+                                         f"which needs SMTPUTF8 (RFC 6531); {self._where()} "
+                                         "does not offer it")
         pipelined = smtp.has_extn("pipelining")
-        commands = [f"MAIL FROM:<{self.sender}>\r\n", f"RCPT TO:<{recipient}>\r\n",
-                    "DATA\r\n"]
+        commands = [f"MAIL FROM:<{self.sender}>{' SMTPUTF8' if utf8 else ''}\r\n",
+                    f"RCPT TO:<{recipient}>\r\n", "DATA\r\n"]
+        encoding = "utf-8" if utf8 else "ascii"
         try:
-            smtp.send("".join(commands if pipelined else commands[:1]).encode("ascii"))
+            smtp.send("".join(commands if pipelined else commands[:1]).encode(encoding))
             code, reply = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
@@ -193,7 +199,7 @@ class SmtpTransport(Transport):
                 if not pipelined:
                     if replies[-1][0] not in EXPECTED[step - 1]:
                         break
-                    smtp.send(commands[step].encode("ascii"))
+                    smtp.send(commands[step].encode(encoding))
                 replies.append(smtp.getreply())
             refused = next((i for i, (c, _) in enumerate(replies) if c not in EXPECTED[i]), None)
             if refused is not None and len(replies) == 3 and replies[2][0] == 354:
