@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import StoreError
-from .store import (NewRow, SubscriberStore, address_key, control_character_problem,
-                    needs_smtputf8)
+from .store import NewRow, SubscriberStore, address_key, control_character_problem, needs_smtputf8
 
 # Headers are compared without case, spaces or punctuation: "E-mail" is "email".
 EMAIL_HEADERS = {"email", "emailaddress", "mail"}
