@@ -31,7 +31,7 @@ class Settings:
     name: str = "Newsletter"
     sender: str = "Newsletter <newsletter@example.org>"
     reply_to: str | None = None
-    postal_address: str = "Set postal_address in newsletter.toml"
+    postal_address: str = ""  # required for bulk mail: `check` refuses an issue without
     base_url: str = "https://newsletter.example.org"
     template: str = "default"
     language: str = "en"
@@ -163,9 +163,35 @@ def load_settings(config: Path | None = None, near: Path | None = None,
     except FileNotFoundError:
         raise ConfigError(f"{config}: no such file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config}: {exc}") from None
+        raise ConfigError(_toml_problem(config, str(exc))) from None
     values = _flatten(config, data)
     return _with_env(Settings(root=config.resolve().parent, source=config, **values), env)
+
+
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _toml_problem(config: Path, message: str) -> str:
+    """`newsletter.toml:3: what to do` for the common mistakes, TOML's own words after."""
+    where = _TOML_WHERE.search(message)
+    if where is None:
+        return f"{config}: {message}"
+    number, detail = int(where.group(1)), message[:where.start()]
+    try:
+        line = config.read_text(encoding="utf-8").splitlines()[number - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        line = ""
+    key, equals, value = line.partition("=")
+    value = value.strip()
+    if detail.startswith("Illegal character '\\n'") or detail.startswith("Unterminated string"):
+        plain = "this quoted value is never closed: add the closing quote"
+    elif detail.startswith("Invalid value") and equals and value[:1] not in "\"'[{":
+        plain = f"put the text in double quotes: {key.strip()} = \"{value}\""
+    elif detail.startswith("Expected '=' after a key") and ":" in line:
+        plain = "write key = value (TOML uses '=', not ':')"
+    else:
+        plain = detail
+    return f"{config}:{number}: {plain}" + (f" (TOML: {detail})" if plain != detail else "")
 
 
 def _with_env(settings: Settings, env: dict[str, str]) -> Settings:

@@ -141,6 +141,19 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "the transport each send goes through", """
         ALTER TABLE sends ADD COLUMN transport TEXT;  -- its URL without secrets; NULL before
     """),
+    Migration(7, "the versions of the composed issue a send has gone out with", """
+        CREATE TABLE send_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            send_id INTEGER NOT NULL REFERENCES sends (id),
+            content_hash TEXT NOT NULL,           -- the composed email from this run on
+            issue_date TEXT,                      -- the issue's date: tells another issue
+            source TEXT,                          -- that reuses the slug; NULL before v7
+            since REAL NOT NULL                   -- the first run with this version
+        );
+        CREATE INDEX send_versions_by_send ON send_versions (send_id, id);
+        INSERT INTO send_versions (send_id, content_hash, since)
+            SELECT id, content_hash, coalesce(started_at, created_at) FROM sends;
+    """),
 ]
 
 

@@ -76,6 +76,11 @@ class Personalised:
         self._data: bytes | None = None
 
     @property
+    def needs_smtputf8(self) -> bool:
+        """A non-ASCII local part: only a server offering SMTPUTF8 (RFC 6531) takes it."""
+        return not self.recipient.email.isascii()
+
+    @property
     def data(self) -> bytes:
         """The complete message, CRLF lines, DKIM-signed when configured."""
         if self._data is None:

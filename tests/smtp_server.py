@@ -136,7 +136,8 @@ class SmtpServer:
     """An aiosmtpd server in a thread; use as a context manager.
 
     `tls_context` offers STARTTLS; `implicit_tls` speaks TLS from the start instead;
-    `auth_without` names AUTH mechanisms the server does not offer.
+    `auth_without` names AUTH mechanisms the server does not offer; `smtputf8` offers
+    SMTPUTF8 (RFC 6531), for addresses with non-ASCII before the @.
     `connections` counts the client connections since the server started (the one aiosmtpd
     makes to itself while starting is not counted).
     """
@@ -145,7 +146,7 @@ class SmtpServer:
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
                  credentials: tuple[str, str] | None = None,
                  implicit_tls: ssl.SSLContext | None = None,
-                 auth_without: tuple[str, ...] = ()) -> None:
+                 auth_without: tuple[str, ...] = (), smtputf8: bool = False) -> None:
         self.behaviour = behaviour or Behaviour()
         self.accepted: list[Accepted] = []
         self.rcpt_refusals: dict[str, int] = {}
@@ -155,7 +156,7 @@ class SmtpServer:
         self.connections = 0
         self.lock = threading.Lock()
         self.port = free_port()
-        kwargs: dict[str, object] = {"decode_data": False}
+        kwargs: dict[str, object] = {"decode_data": False, "enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
         if implicit_tls is not None:  # TLS from the first byte, as on port 465 (smtps://)

@@ -44,6 +44,8 @@ def findings(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_sample_issue_is_ready_to_send(cli: Cli) -> None:
+    assert cli("subscribers", "import", str(REPO / "examples" / "members.csv"), "--list",
+               "members").returncode == 0
     result = cli("check", "issues/2020-01.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

@@ -23,7 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
-from ..grammar import LIST_NAME
+from ..grammar import CONTROL_CHARACTERS, LIST_NAME, printable
 
 # The common shape of an address, checked without email-validator's per-character work;
 # anything else goes through email-validator, and so does each new domain (then cached).
@@ -127,6 +127,21 @@ class MergeResult:
     unchanged: int
     suppressed: int  # unsubscribed, bounced or complained: left alone
     duplicates: list[tuple[int, int]]  # (row, earlier row with the same address)
+
+
+def control_character_problem(name: str, fields: dict[str, str]) -> str:
+    """Why a name or field cannot be stored ('' if it can): it would break a header or line."""
+    for what, value in (("name", name), *((f"field {k}", v) for k, v in fields.items())):
+        found = CONTROL_CHARACTERS.search(value)
+        if found:
+            return (f"{what} {printable(value)} contains a control character "
+                    f"(U+{ord(found.group()):04X}, a line break or the like); fix it")
+    return ""
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII local part: only a server offering SMTPUTF8 (RFC 6531) can take it."""
+    return not address.rpartition("@")[0].isascii()
 
 
 def address_key(address: str) -> str:
@@ -291,6 +306,9 @@ class SubscriberStore:
             fields: dict[str, str] | None = None, *, resubscribe: bool = False,
             resubscribe_bounced: bool = False, reason: str = "added by hand") -> str:
         """Add one address to a list: 'added', 'updated', 'unchanged' or 'suppressed'."""
+        problem = control_character_problem(name.strip(), fields or {})
+        if problem:
+            raise StoreError(f"{email}: {problem}; nothing added")
         row = NewRow(1, email.strip(), self._key(email), name.strip(), fields or {})
         result = self.merge([row], list_name, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced, reason=reason)

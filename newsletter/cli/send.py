@@ -45,6 +45,9 @@ def register(cli: click.Group) -> None:
               help="Also send to subscribers who joined the lists after this send started.")
 @click.option("--resend-unknown", is_flag=True,
               help="Re-send to recipients whose outcome is unknown (same Message-ID).")
+@click.option("--new-version", is_flag=True,
+              help="Resume a send although the issue changed since it started (a typo "
+                   "fixed mid-send): the rest get this version; status shows both.")
 @click.option("--test", "test", is_flag=True,
               help="Send a test copy to the reviewers (or --to) instead of the lists.")
 @click.option("--to", "to", multiple=True, metavar="ADDRESS",
@@ -58,8 +61,9 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | None,
          allow_late: bool, now: dt.datetime | None, lists: tuple[str, ...], yes: bool,
-         dry_run: bool, include_new: bool, resend_unknown: bool, test: bool,
-         to: tuple[str, ...], to_file: Path | None, transport_url: str | None) -> None:
+         dry_run: bool, include_new: bool, resend_unknown: bool, new_version: bool,
+         test: bool, to: tuple[str, ...], to_file: Path | None,
+         transport_url: str | None) -> None:
     """Send ISSUE to its subscriber lists, or a test copy to reviewers with --test.
 
     A send records every recipient in a ledger: if it stops (Ctrl-C, a crash, a lost
@@ -72,13 +76,14 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
       newsletter send issues/2020-01.yaml --list members
       newsletter send issues/2020-01.yaml --list members --list partners --yes
       newsletter send issues/2020-01.yaml --list members --dry-run
+      newsletter send issues/2020-01.yaml --new-version   # resume after fixing a typo
       newsletter send --due          # from cron: whatever is scheduled and due
     """
     url = f"outbox://{quote(str(to_file.resolve()))}" if to_file else transport_url
     if due:
-        if issue is not None or test or lists or dry_run:
+        if issue is not None or test or lists or dry_run or new_version:
             raise click.UsageError("--due finds the issues itself: give no ISSUE, --list, "
-                                   "--test or --dry-run with it")
+                                   "--test, --dry-run or --new-version with it")
         ctx.exit(_send_due(ctx, issues_dir, url, allow_late=allow_late, now=now))
     if issue is None:
         raise click.UsageError("give an ISSUE file, or --due")
@@ -87,7 +92,8 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
         _test_send(ctx, settings, issue, to, url)
     else:
         _bulk_send(ctx, settings, issue, lists, url, yes=yes, dry_run=dry_run,
-                   include_new=include_new, resend_unknown=resend_unknown)
+                   include_new=include_new, resend_unknown=resend_unknown,
+                   new_version=new_version)
 
 
 def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
@@ -129,11 +135,11 @@ def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
     return 0
 
 
-def _compose(settings, issue: Path, *, test: bool):  # type: ignore[no-untyped-def]
-    from ..compose.issue import load_issue
-    from ..compose.prepare import prepare
+def _compose(settings, issue: Path, *, test: bool,  # type: ignore[no-untyped-def]
+             new_version: bool = False):
+    from ..delivery.readiness import ready
 
-    prepared = prepare(load_issue(issue, shown(issue)), settings, shown(issue), test=test)
+    prepared = ready(issue, settings, shown, test=test, new_version=new_version)
     for finding in prepared.findings:
         click.echo(str(finding), err=True)
     return prepared.composed
@@ -161,10 +167,10 @@ def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  
 
 def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...],  # type: ignore[no-untyped-def]
                url: str | None, *, yes: bool, dry_run: bool, include_new: bool,
-               resend_unknown: bool) -> None:
+               resend_unknown: bool, new_version: bool) -> None:
     from ..delivery.campaign import dry_run as build_all
 
-    composed = _compose(settings, issue, test=False)
+    composed = _compose(settings, issue, test=False, new_version=new_version)
     targets = lists or composed.issue.lists
     if not targets:
         raise click.UsageError("no lists to send to: give --list NAME, or set lists: in the "
@@ -177,7 +183,8 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
                    + " ".join(f"--list {name}" for name in targets))
         return
     outcome, received = run_campaign(composed, settings, targets, url, issue, yes=yes,
-                                     include_new=include_new, resend_unknown=resend_unknown)
+                                     include_new=include_new, resend_unknown=resend_unknown,
+                                     new_version=new_version)
     code, problem = ending(outcome, received, resume_command(settings, issue, targets, url))
     if problem:
         click.echo(problem, err=True)
@@ -185,11 +192,13 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
 
 
 def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, yes: bool,  # type: ignore[no-untyped-def]
-                 include_new: bool = False, resend_unknown: bool = False):
+                 include_new: bool = False, resend_unknown: bool = False,
+                 new_version: bool = False):
     """Lock, confirm, send with progress, report: (outcome, signals received)."""
     from ..delivery.campaign import Campaign
 
-    with Campaign(composed, settings, targets, transport_url=url) as campaign:
+    with Campaign(composed, settings, targets, transport_url=url,
+                  new_version=new_version) as campaign:
         plan = campaign.plan(include_new=include_new, resend_unknown=resend_unknown)
         _confirm(plan, yes)
         with stop_on_signals() as (stop, received):

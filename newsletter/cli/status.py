@@ -74,6 +74,8 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
         "counts": summary.counts, "by_list": summary.by_list,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
+        "versions": [{"content_hash": v.content_hash, "since": _when(v.since)}
+                     for v in summary.versions],
         "failed": [{"email": e, "reply": r} for e, r in summary.failed],
         "unknown": [{"email": e, "reply": r} for e, r in summary.unknown],
         "deferred": [{"email": e, "next_attempt_at": _when(n), "reply": r}
@@ -88,6 +90,10 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
     click.echo(f"  started {data['started_at']}"
                + (f", finished {data['finished_at']}" if send.finished_at else "")
                + (f", {data['rate_per_second']} messages/s" if summary.rate else ""))
+    if len(summary.versions) > 1:
+        click.echo(f"  {len(summary.versions)} versions of the issue (resumed with "
+                   "--new-version): " + "; ".join(f"{v.content_hash[:12]} from {_when(v.since)}"
+                                                  for v in summary.versions))
     for list_name, counts in summary.by_list.items():
         click.echo(f"  {list_name}: " + ", ".join(f"{counts[s]} {s}" for s in ORDER
                                                  if counts.get(s)))

@@ -11,7 +11,7 @@ from functools import cached_property
 
 from ..errors import NewsletterError
 from .issue import Issue
-from .yamlsource import Node, load
+from .yamlsource import Node, load_tree
 
 
 class Locator:
@@ -23,7 +23,7 @@ class Locator:
     @cached_property
     def _root(self) -> Node | None:
         try:
-            return load(self.issue.source)
+            return load_tree(self.issue.source)[0]
         except (NewsletterError, OSError):  # an issue not read from a file
             return None
 

@@ -66,13 +66,14 @@ class Campaign:
     """Sends one composed issue to lists, holding the issue's send lock while it lives."""
 
     def __init__(self, composed: ComposedEmail, settings: Settings, lists: Sequence[str], *,
-                 transport_url: str | None = None) -> None:
+                 transport_url: str | None = None, new_version: bool = False) -> None:
         if composed.test:
             raise ValueError("a test composition cannot be sent to lists")
         self.composed, self.settings, self.lists = composed, settings, tuple(lists)
         self.explicit = transport_url is not None  # --transport: may change the route
         self.transport_url = transport_url or settings.transport
         self.route = redact_url(self.transport_url)
+        self.new_version = new_version  # resume although the content changed (a fixed typo)
         self.issue = composed.issue.slug
         self.database = settings.database_path
         self.lock = SendLock(self.database, self.issue)
@@ -157,9 +158,11 @@ class Campaign:
         before = self.ledger.send
         if before is None and not self.store.count_active(self.lists):
             raise self._nobody()
+        issue = self.composed.issue
         start = self.ledger.start(self.lists, self.composed.content_hash,
                                   include_new=include_new, resend_unknown=resend_unknown,
-                                  transport=self.route)
+                                  transport=self.route, new_version=self.new_version,
+                                  issue_date=issue.date.isoformat(), source=issue.source.name)
         on_start(start)
         if before is not None and before.transport not in (None, self.route):
             on_event(f"the rest of the send goes through {self.route}, no longer through "

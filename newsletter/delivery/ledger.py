@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..envelope import Recipient
+from ..errors import NewsletterError
 from ..states import DeliveryState, SendState
 from .journal import Journal, Verdict, replay
 from .storage import guarded
@@ -43,6 +44,16 @@ class SendRecord:
     started_at: float | None
     finished_at: float | None
     transport: str | None  # the URL the last run went through, without secrets
+
+
+@dataclass(frozen=True)
+class SendVersion:
+    """One version of the composed issue that a send has gone out with."""
+
+    content_hash: str
+    issue_date: str | None  # the issue's date, YYYY-MM-DD (None for sends before v7)
+    source: str | None  # the issue file's name
+    since: float  # the first run with this version
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,13 @@ def find_send(connection: sqlite3.Connection, issue: str) -> SendRecord | None:
         return None
     return SendRecord(row[0], row[1], tuple(json.loads(row[2])), row[3], SendState(row[4]),
                       *row[5:])
+
+
+def find_versions(connection: sqlite3.Connection, send_id: int) -> list[SendVersion]:
+    """The versions a send has gone out with, oldest first."""
+    rows = connection.execute("SELECT content_hash, issue_date, source, since FROM "
+                              "send_versions WHERE send_id = ? ORDER BY id", (send_id,))
+    return [SendVersion(*row) for row in rows]
 
 
 class Ledger:
@@ -118,10 +136,19 @@ class Ledger:
     @guarded
     def start(self, lists: Sequence[str], content_hash: str, *, include_new: bool = False,
               resend_unknown: bool = False, transport: str | None = None,
-              now: float | None = None) -> StartReport:
-        """Create or resume the send; call only while holding the issue's send lock."""
+              new_version: bool = False, issue_date: str | None = None,
+              source: str | None = None, now: float | None = None) -> StartReport:
+        """Create or resume the send; call only while holding the issue's send lock.
+
+        Resuming with other content is refused unless `new_version`: then the new version
+        is recorded beside the first, and `newsletter status` shows both.
+        """
         now = time.time() if now is None else now
         with self._lock:
+            changed = self.send is not None and self.send.content_hash != content_hash
+            if changed and not new_version:
+                raise NewsletterError(f"{self.issue}: the issue changed since its send started "
+                                      "(another version of the composed email); nothing sent")
             recovered_unknown, recovered_pending = self.recover()
             created = self.send is None
             with self._transaction():
@@ -135,6 +162,13 @@ class Ledger:
                 else:
                     known = list(self.send.lists)
                 send_id = self._send_id()
+                if created or changed:
+                    self._db.execute(
+                        "INSERT INTO send_versions (send_id, content_hash, issue_date, source, "
+                        "since) VALUES (?, ?, ?, ?, ?)",
+                        (send_id, content_hash, issue_date, source, now))
+                    self._db.execute("UPDATE sends SET content_hash = ? WHERE id = ?",
+                                     (content_hash, send_id))
                 new_lists = [name for name in lists if name not in known]
                 added = self._freeze(send_id, list(known) + new_lists if include_new
                                      else new_lists)

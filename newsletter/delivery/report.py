@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .ledger import SendRecord, find_send
+from .ledger import SendRecord, SendVersion, find_send, find_versions
 
 # Gmail's bulk-sender guidelines: keep the spam rate below 0.1%, never reach 0.3%.
 COMPLAINT_WARNING, COMPLAINT_LIMIT = 0.001, 0.003
@@ -90,6 +90,7 @@ class Summary:
     first_sent_at: float | None
     last_sent_at: float | None
     returns: Returns
+    versions: list[SendVersion]  # more than one: resumed with --new-version
 
     @property
     def counts(self) -> dict[str, int]:
@@ -133,4 +134,4 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
             counts[state] = counts.get(state, 0) + count
     return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
                    rows("deferred", "email, next_attempt_at, reply"), first, last,
-                   returns(connection, send.id, counts))
+                   returns(connection, send.id, counts), find_versions(connection, send.id))

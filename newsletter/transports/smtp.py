@@ -27,7 +27,7 @@ from ..config import Settings
 from ..envelope import Personalised
 from ..errors import AuthenticationError, ConfigError, TransportError, TransportUnavailable
 from .base import Result, Status, Transport, is_loopback
-from .smtpauth import NOT_ASCII, PASSWORD_VARIABLE, login, secret_forms
+from .smtpauth import PASSWORD_VARIABLE, login, secret_forms
 
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x20<>\x7f]")
 HARD_BOUNCE_CODES = {550, 551, 553}  # mailbox unknown, not local, name not allowed
@@ -189,17 +189,20 @@ class SmtpTransport(Transport):
         recipient = message.recipient.email
         if _UNSAFE_IN_COMMAND.search(recipient):
             return Result(Status.FAILED, f"address {recipient!r} cannot be used in SMTP")
-        if NOT_ASCII.search(recipient):
-            return Result(Status.FAILED, f"address {recipient!r} is not ASCII, which needs "
-                                         "SMTPUTF8; this program does not send it")
+        utf8 = message.needs_smtputf8
+        if utf8 and not smtp.has_extn("smtputf8"):
+            return Result(Status.FAILED, f"address {recipient!r} has non-ASCII before the @, "
+                                         f"which needs SMTPUTF8 (RFC 6531); {self._where()} "
+                                         "does not offer it")
         # With [bounces] return_path, each message has its own envelope sender (VERP), so
         # that a bounce names its delivery; MAIL FROM is not covered by DKIM or shown.
         sender = message.return_path or self.sender
         pipelined = smtp.has_extn("pipelining")
-        commands = [f"MAIL FROM:<{sender}>\r\n", f"RCPT TO:<{recipient}>\r\n",
-                    "DATA\r\n"]
+        commands = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n",
+                    f"RCPT TO:<{recipient}>\r\n", "DATA\r\n"]
+        encoding = "utf-8" if utf8 else "ascii"
         try:
-            smtp.send("".join(commands if pipelined else commands[:1]).encode("ascii"))
+            smtp.send("".join(commands if pipelined else commands[:1]).encode(encoding))
             code, reply = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
@@ -216,7 +219,7 @@ class SmtpTransport(Transport):
                 if not pipelined:
                     if replies[-1][0] not in EXPECTED[step - 1]:
                         break
-                    smtp.send(commands[step].encode("ascii"))
+                    smtp.send(commands[step].encode(encoding))
                 replies.append(smtp.getreply())
             refused = next((i for i, (c, _) in enumerate(replies) if c not in EXPECTED[i]), None)
             if refused is not None and len(replies) == 3 and replies[2][0] == 354:
