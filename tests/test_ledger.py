@@ -152,3 +152,13 @@ def test_throttling_halves_the_achieved_rate_and_pauses() -> None:
     rate = limiter.throttle(pause=2.0)
     assert 40 <= rate <= 60
     assert limiter._wait_time(1) >= 1.9
+
+
+def test_throttled_at_the_start_the_run_halves_its_limit_not_a_guess_from_two_messages() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=1000, clock=clock)
+    stop = threading.Event()
+    for _ in range(2):
+        clock.now += 0.001
+        limiter.acquire(1, stop)
+    assert limiter.throttle() == 500
