@@ -20,6 +20,7 @@ from ..errors import (
     HeaderInjectionError,
     NewsletterError,
     OutcomeUnknown,
+    QuotaExhausted,
     TransportUnavailable,
 )
 from ..states import DeliveryState
@@ -107,6 +108,10 @@ class Dispatcher:
                 finally:
                     with self._lock:
                         self._busy -= 1
+        except QuotaExhausted as exc:  # nothing more goes today: pause, a later run resumes
+            with self._lock:
+                self.pause_reason = self.pause_reason or str(exc)
+            self.stop.set()
         except NewsletterError as exc:
             self._fail(exc)
         except BaseException as exc:  # a bug: stop everyone, keep the ledger right
@@ -174,6 +179,9 @@ class Dispatcher:
                    messages: list[Personalised]) -> list[Result]:
         try:
             return transport.send(messages)
+        except QuotaExhausted as exc:  # not sent: they wait, pending, for the run that resumes
+            self._not_sent(ready, exc)
+            raise
         except TransportUnavailable as exc:
             if exc.throttled or exc.retry_after:
                 rate = self.limiter.throttle(exc.retry_after)
@@ -186,11 +194,13 @@ class Dispatcher:
             return [Result(Status.UNKNOWN, str(exc))] * len(messages)
         except NewsletterError as exc:
             # Refused before any message data: these recipients are simply not sent yet.
-            now = time.time()
-            for item in ready:
-                self.ledger.record(Verdict(item.delivery_id, DeliveryState.PENDING, str(exc),
-                                           at=now))
+            self._not_sent(ready, exc)
             raise
+
+    def _not_sent(self, ready: list[Claimed], exc: NewsletterError) -> None:
+        now = time.time()
+        for item in ready:
+            self.ledger.record(Verdict(item.delivery_id, DeliveryState.PENDING, str(exc), at=now))
 
     def _record(self, item: Claimed, result: Result) -> None:
         now = time.time()
