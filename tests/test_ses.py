@@ -442,3 +442,25 @@ def test_our_dkim_signature_survives_ses_replacing_message_id_and_date(
                            delivered)
         assert delivered != raw
         assert dkim.verify(delivered, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_a_test_send_through_ses_logs_its_requests_without_any_secret(
+        cli: Cli, project: Path) -> None:
+    with SesServer(KEYS) as server:
+        result = cli("-v", "send", ISSUE, "--test", "--to", "ana@efus.eu", "--transport",
+                     server.url(), env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "ana@efus.eu: sent (200 Amazon SES MessageId" in result.stdout
+    assert "Amazon SES: POST http://127.0.0.1" in result.stderr  # -v shows the request
+    assert SECRET_KEY not in result.stdout + result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    [request] = server.received
+    assert str(message_from_bytes(request.raw or b"")["Subject"]).startswith("=?utf-8?q?=5BTEST")
+
+
+def test_an_unknown_configuration_set_stops_with_what_to_check(
+        server: SesServer, settings: Settings, factory: MessageFactory) -> None:
+    with open_transport(server.url(configuration_set="events"), settings) as transport, \
+            pytest.raises(TransportError, match="check configuration_set=") as caught:
+        transport.send([message(factory)])
+    assert type(caught.value) is TransportError and "NotFoundException" in str(caught.value)
