@@ -18,7 +18,8 @@ here, once, so that the providers cannot disagree about the ledger's guarantees:
 URLs: `SCHEME://default` is the provider's public endpoint; any other host[:port] replaces
 it (an EU region, a local test server). `tls=off` speaks plain http, to this machine only;
 `ca_file=PATH` (or `ca_file` in newsletter.toml) trusts a private CA. The API key comes from
-NEWSLETTER_API_KEY only, and is removed from every message this module produces.
+NEWSLETTER_API_KEY only (Amazon SES signs with AWS credentials instead: ses.py), and is
+removed from every message this module produces.
 """
 
 from __future__ import annotations
