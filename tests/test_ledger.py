@@ -171,3 +171,13 @@ def test_refusals_of_requests_already_in_flight_do_not_halve_the_rate_again() ->
     later = limiter.acquire(1, stop)  # sent at the lowered rate, and refused again
     lower = limiter.throttle(admitted=later)
     assert lower is not None and lower < rate
+
+
+def test_throttled_at_the_start_the_run_halves_its_limit_not_a_guess_from_two_messages() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=1000, clock=clock)
+    stop = threading.Event()
+    for _ in range(2):
+        clock.now += 0.001
+        limiter.acquire(1, stop)
+    assert limiter.throttle() == 500

@@ -56,8 +56,8 @@ def register(cli: click.Group) -> None:
               help="Write the messages as .eml files into this folder instead of sending.")
 @click.option("--transport", "transport_url", default=None, metavar="URL",
               help="smtp://user@host:587, smtps://..., outbox://DIR, postmark://default, "
-                   "sendgrid://default, mailgun://DOMAIN (default: newsletter.toml or "
-                   "NEWSLETTER_TRANSPORT).")
+                   "sendgrid://default, mailgun://DOMAIN, ses://REGION (default: "
+                   "newsletter.toml or NEWSLETTER_TRANSPORT).")
 @click.pass_context
 def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | None,
          allow_late: bool, now: dt.datetime | None, lists: tuple[str, ...], yes: bool,
@@ -250,7 +250,7 @@ def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
                f"{', '.join(plan.lists)}: {plan.to_send} recipient(s) to send"
                + (f", {plan.already_done} already done" if plan.already_done else "")
                + (f", {plan.unknown} unknown" if plan.unknown else "")
-               + f"; via {plan.transport}")
+               + f"; via {plan.transport}" + _limits_note(plan))
     if yes:
         log(summary)
         return
@@ -259,6 +259,28 @@ def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
                               "terminal. Add --yes to send.")
     if not click.confirm(summary + "\nSend now?", default=False):
         raise NewsletterError("cancelled; nothing was sent.")
+
+
+def _limits_note(plan) -> str:  # type: ignore[no-untyped-def]
+    """The service's quota and rate, when they bear on this send."""
+    limits, lines = plan.limits, []
+    if limits is None:
+        return ""
+    if limits.remaining is not None and plan.to_send > limits.remaining:
+        lines.append(f"the service's 24-hour quota has {limits.remaining} message(s) left, "
+                     f"fewer than {plan.to_send}: the run will pause when it is used up, and "
+                     "the same command (or cron) sends the rest when it frees up")
+    if limits.per_second:
+        going = min(plan.to_send, plan.to_send if limits.remaining is None else limits.remaining)
+        lines.append(f"the service allows {limits.per_second:g} messages a second: about "
+                     f"{_duration(going / limits.per_second)} for this run")
+    if limits.note:
+        lines.append(limits.note)
+    return "".join(f"\n  {line}" for line in lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(seconds / 60, 1):.0f} min"
 
 
 def _report_start(start, progress: Progress) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from ..database import open_database
 from ..envelope import Recipient
 from ..errors import ConfigError, NewsletterError, StoreError
 from ..states import FINAL_DELIVERY_STATES, WAITING_DELIVERY_STATES, DeliveryState, SendState
-from ..transports import open_transport, redact_url, transport_class
+from ..transports import Limits, open_transport, redact_url, transport_class
 from .dispatch import Dispatcher, RetryPolicy, Tally
 from .ledger import Ledger, StartReport
 from .lock import SendLock
@@ -46,6 +46,7 @@ class Plan:
     unknown: int
     transport: str
     resuming: bool
+    limits: Limits | None = None  # the service's own rate and quota, if it has them
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Campaign:
         self.transport_url = transport_url or settings.transport
         self.route = redact_url(self.transport_url)
         self.new_version = new_version  # resume although the content changed (a fixed typo)
+        self._limits: Limits | None = None
+        self._limits_read = False
         self.issue = composed.issue.slug
         self.database = settings.database_path
         self.lock = SendLock(self.database, self.issue)
@@ -113,12 +116,20 @@ class Campaign:
             to_freeze = self.ledger.newcomers(list(known | set(self.lists)))
         waiting = sum(counts.get(s, 0) for s in WAITING_DELIVERY_STATES)
         unknown = counts.get(DeliveryState.UNKNOWN, 0)
-        transport = open_transport(self.transport_url, self.settings)
+        description = open_transport(self.transport_url, self.settings).description
         return Plan(self.issue, self.composed.subject,
                     tuple(send.lists if send else ()) + tuple(new_lists),
                     max(to_freeze, 0) + waiting + (unknown if resend_unknown else 0),
                     sum(counts.get(s, 0) for s in FINAL_DELIVERY_STATES), unknown,
-                    transport.description, send is not None)
+                    description, send is not None, self.limits())
+
+    def limits(self) -> Limits | None:
+        """The service's own rate and quota, read once (for the plan, then the run)."""
+        if not self._limits_read:
+            with open_transport(self.transport_url, self.settings) as transport:
+                self._limits = transport.limits()
+            self._limits_read = True
+        return self._limits
 
     def _check_route(self) -> None:
         """A resume goes where the send went, unless --transport names another way."""
@@ -158,6 +169,7 @@ class Campaign:
         before = self.ledger.send
         if before is None and not self.store.count_active(self.lists):
             raise self._nobody()
+        self.limits()  # before anything is recorded: refused credentials stop here
         issue = self.composed.issue
         start = self.ledger.start(self.lists, self.composed.content_hash,
                                   include_new=include_new, resend_unknown=resend_unknown,
@@ -193,16 +205,24 @@ class Campaign:
                     on_verdict: Callable[[DeliveryState], None],
                     on_event: Callable[[str], None]) -> Dispatcher:
         s = self.settings
+        kind = transport_class(self.transport_url)
         factory = MessageFactory(self.composed, s, signer_for(s),
                                  send_key=f"{self.issue}:{start.send.id}",
-                                 send_id=start.send.id, dkim=DkimSigner.from_settings(s))
+                                 send_id=start.send.id,
+                                 dkim=DkimSigner.from_settings(
+                                     s, unsigned=kind.rewritten_headers))
         now = time.time()
-        limiter = RateLimiter(s.rate_per_second, s.rate_per_hour, s.rate_per_day,
+        rate = s.rate_per_second
+        limits = self.limits()
+        if limits is not None and limits.per_second and not 0 < rate <= limits.per_second:
+            rate = limits.per_second
+            on_event(f"the mail service allows {rate:g} messages a second: the run goes no "
+                     "faster")
+        limiter = RateLimiter(rate, s.rate_per_hour, s.rate_per_day,
                               sent_last_hour=self.ledger.sent_since(now - 3600)
                               if s.rate_per_hour else 0,
                               sent_last_day=self.ledger.sent_since(now - 86400)
                               if s.rate_per_day else 0)
-        kind = transport_class(self.transport_url)
         batch = min(s.batch_size or kind.default_batch, kind.max_batch)
         return Dispatcher(
             self.ledger, factory, lambda: open_transport(self.transport_url, s),

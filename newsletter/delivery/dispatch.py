@@ -26,6 +26,7 @@ from ..errors import (
     HeaderInjectionError,
     NewsletterError,
     OutcomeUnknown,
+    QuotaExhausted,
     StoreError,
     TransportUnavailable,
 )
@@ -114,6 +115,10 @@ class Dispatcher:
                 finally:
                     with self._lock:
                         self._busy -= 1
+        except QuotaExhausted as exc:  # nothing more goes today: pause, a later run resumes
+            with self._lock:
+                self.pause_reason = self.pause_reason or str(exc)
+            self.stop.set()
         except Exception as exc:  # noqa: BLE001 - run() raises it in the main thread
             self._fail(exc)
         finally:
@@ -187,6 +192,9 @@ class Dispatcher:
         pause = None
         try:
             results = transport.send(messages)
+        except QuotaExhausted as exc:  # not sent: they wait, pending, for the run that resumes
+            self.ledger.release([c.delivery_id for c in ready], str(exc))
+            raise
         except TransportUnavailable as exc:
             # One delay for the whole batch, so that it goes again as one request.
             pause = exc.retry_after

@@ -19,6 +19,7 @@ from collections import deque
 
 RECOVERY_STEP = 1.1  # the throttled rate grows by 10 % ...
 RECOVERY_EVERY = 5.0  # ... every this many seconds without throttling
+MEASURE_FOR = 0.5  # seconds of sending before the achieved rate means something
 
 
 class RateLimiter:
@@ -105,7 +106,7 @@ class RateLimiter:
 
     def _achieved(self, now: float) -> float:
         recent = [t for t in self._recent if t > now - 10]
-        if len(recent) < 2:
+        if len(recent) < 2 or now - recent[0] < MEASURE_FOR:  # too few to tell a rate
             return 0.0
         return len(recent) / max(now - recent[0], 0.1)
 
