@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import StoreError
-from .store import NewRow, SubscriberStore, address_key
+from .store import NewRow, SubscriberStore, address_key, control_character_problem, needs_smtputf8
 
 # Headers are compared without case, spaces or punctuation: "E-mail" is "email".
 EMAIL_HEADERS = {"email", "emailaddress", "mail"}
@@ -41,6 +41,7 @@ class ImportSummary:
     skipped_duplicate: int = 0
     skipped_suppressed: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
+    smtputf8: int = 0  # addresses with a non-ASCII local part, among those imported
 
     def __str__(self) -> str:
         return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
@@ -99,7 +100,12 @@ def import_csv(store: SubscriberStore, path: Path, list_name: str, *, where: str
     """Merge the subscribers of a CSV file into a list; bad rows are skipped and reported."""
     where = where or str(path)
     summary = ImportSummary()
-    result = store.merge(read_rows(path, summary.problems, where), list_name,
+    def counted(rows: Iterator[NewRow]) -> Iterator[NewRow]:
+        for row in rows:
+            summary.smtputf8 += needs_smtputf8(row.email)
+            yield row
+
+    result = store.merge(counted(read_rows(path, summary.problems, where)), list_name,
                          resubscribe=resubscribe, resubscribe_bounced=resubscribe_bounced,
                          reason=f"imported from {path.name}", dry_run=dry_run)
     summary.skipped_invalid = len(summary.problems)
@@ -159,6 +165,10 @@ def _row(number: int, cells: list[str], columns: Columns,
         name = " ".join(cells[i] for i in (columns.first_name, columns.last_name)
                         if i is not None and cells[i])
     fields = {title: value for index, title in columns.fields if (value := cells[index])}
+    problem = control_character_problem(name, fields)
+    if problem:
+        problems.append((number, problem))
+        return None
     return NewRow(number, email, key, name, fields)
 
 

@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 from pathlib import Path
@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
-from ..database import open_database, utc_now
+from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
-from ..grammar import LIST_NAME
+from ..grammar import CONTROL_CHARACTERS, LIST_NAME, printable
 
 # The common shape of an address, checked without email-validator's per-character work;
 # anything else goes through email-validator, and so does each new domain (then cached).
@@ -129,6 +129,21 @@ class MergeResult:
     duplicates: list[tuple[int, int]]  # (row, earlier row with the same address)
 
 
+def control_character_problem(name: str, fields: dict[str, str]) -> str:
+    """Why a name or field cannot be stored ('' if it can): it would break a header or line."""
+    for what, value in (("name", name), *((f"field {k}", v) for k, v in fields.items())):
+        found = CONTROL_CHARACTERS.search(value)
+        if found:
+            return (f"{what} {printable(value)} contains a control character "
+                    f"(U+{ord(found.group()):04X}, a line break or the like); fix it")
+    return ""
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII local part: only a server offering SMTPUTF8 (RFC 6531) can take it."""
+    return not address.rpartition("@")[0].isascii()
+
+
 def address_key(address: str) -> str:
     """The unique key of `address`; raises EmailNotValidError (a ValueError) if invalid."""
     if len(address) <= 64 and (match := _PLAIN.match(address)) and _plain_domain(match[1]):
@@ -163,9 +178,9 @@ def _json(fields: dict[str, str]) -> str:
 class SubscriberStore:
     """Subscribers and lists in the SQLite file at `path` (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = path
-        self._conn = open_database(path)
+        self._conn = open_database(path, busy_timeout=busy_timeout)
 
     def __enter__(self) -> SubscriberStore:
         return self
@@ -176,8 +191,21 @@ class SubscriberStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For a caller that records its own rows in the same transaction as a change here
+        (the bounce intake: an event and the status it causes, together)."""
+        return self._conn
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; the store's changes inside it join it."""
+        return self._transaction()
+
     @contextmanager
     def _transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        if self._conn.in_transaction and commit:  # inside transaction(): part of it
+            yield self._conn
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # busy for longer than the timeout
@@ -278,6 +306,9 @@ class SubscriberStore:
             fields: dict[str, str] | None = None, *, resubscribe: bool = False,
             resubscribe_bounced: bool = False, reason: str = "added by hand") -> str:
         """Add one address to a list: 'added', 'updated', 'unchanged' or 'suppressed'."""
+        problem = control_character_problem(name.strip(), fields or {})
+        if problem:
+            raise StoreError(f"{email}: {problem}; nothing added")
         row = NewRow(1, email.strip(), self._key(email), name.strip(), fields or {})
         result = self.merge([row], list_name, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced, reason=reason)

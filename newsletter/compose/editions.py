@@ -22,7 +22,7 @@ from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
 from .i18n import language_tag
 from .issue import Issue, read_issue
 from .schema import Reader
-from .yamlsource import Node, load
+from .yamlsource import Node, load_tree
 
 SHARED_FIELDS = ("number", "slug", "date", "send_at", "lists", "template")
 TEXT_FIELDS = ("subject", "preheader", "title", "intro", "footer")
@@ -80,7 +80,7 @@ def load_editions(issue: Issue, main_language: str) -> list[Edition]:
     if not files:
         return []
     main_shown = shown(issue.source)
-    main_root = load(issue.source, main_shown)
+    main_root = _tree(issue.source, main_shown)
     main_nodes = {id(node) for node in _walk(main_root)}
     editions, problems = [], []
     for language, path in files.items():
@@ -116,7 +116,7 @@ def start_edition(main: Path, language: str, main_language: str) -> Path:
     target = main.with_name(f"{main.stem}.{tag}{main.suffix}")
     if target.exists():
         raise NewsletterError(f"{shown(target)} exists already; nothing was written")
-    root = load(main, shown(main))
+    root = _tree(main, shown(main))
     lines = main.read_text(encoding="utf-8").splitlines(keepends=True)
     starts = sorted(root.key_lines.values()) if root.is_mapping else []
     dropped = set()
@@ -154,7 +154,7 @@ class _EditionReader(Reader):
 
 def _load(language: str, path: Path, main: Issue, main_root: Node,
           reader: _EditionReader) -> Edition | None:
-    root = load(path, reader.shown_path)
+    root = _tree(path, reader.shown_path)
     if not root.is_mapping:
         reader.error(root, "(top level)", "expected the fields this edition translates, such "
                      "as subject: and items:")
@@ -271,3 +271,11 @@ def _paragraphs(text: str) -> int:
 
 def _share(text: str, main_text: str) -> str:
     return f"{len(text) * 100 // len(main_text)}%"
+
+
+def _tree(path: Path, display: str) -> Node:
+    """The file's tree; its YAML syntax errors stop here, with their lines."""
+    root, problems = load_tree(path, display)
+    if problems:
+        raise IssueFileError(problems)
+    return root

@@ -213,16 +213,17 @@ def _tag(context: jinja2.runtime.Context) -> str:
     return str(context.get("lang") or "en")
 
 
-def _of(context: jinja2.runtime.Context) -> gettext.NullTranslations:
+def words_of(context: jinja2.runtime.Context) -> gettext.NullTranslations:
+    """The translations a template renders with (English without any)."""
     found = context.get("translations")
     return found if isinstance(found, gettext.NullTranslations) else gettext.NullTranslations()
 
 
 @jinja2.pass_context
 def _gettext(context: jinja2.runtime.Context, message: str) -> str:
-    return _of(context).gettext(message)
+    return words_of(context).gettext(message)
 
 
 @jinja2.pass_context
 def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count: int) -> str:
-    return _of(context).ngettext(singular, plural, count)
+    return words_of(context).ngettext(singular, plural, count)

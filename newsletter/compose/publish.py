@@ -1,4 +1,4 @@
-"""What `build` writes: the email and its web version, with the images beside them.
+"""What `build` writes: the email and its web version, with its images and calendar files.
 
 Each edition is written below the main one (`2020-01/fr/`), and its page links to the
 others with `hreflang`, so that search engines and readers find the right language.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..grammar import PLACEHOLDER
+from .ics import calendar_files
 from .render import ComposedEmail, web_url
 
 
@@ -50,8 +51,14 @@ def web_html(composed: ComposedEmail, settings: Settings, asset_base: str | None
     return page.replace("<head>", "<head>" + links, 1)
 
 
+def published_files(composed: ComposedEmail, settings: Settings) -> dict[str, bytes]:
+    """The files published beside an edition's web version besides images: the agenda's
+    `.ics`, in the edition's words, at the addresses its email links to."""
+    return calendar_files(composed.issue, settings, web_url(settings, composed))
+
+
 def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> Path:
-    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html and the images, and
+    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html, images, `.ics`, and
     the same for each edition in `<out_dir>/<slug>/<language>/`."""
     target = out_dir / composed.issue.slug
     for edition in composed.every_edition:
@@ -66,4 +73,8 @@ def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> P
             destination = target / image.src
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image.path, destination)
+        for name, body in published_files(edition, settings).items():
+            destination = folder / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(body)
     return target

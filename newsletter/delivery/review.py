@@ -54,7 +54,8 @@ def send_test(composed: ComposedEmail, settings: Settings, transport: Transport,
     as sent. Reviewers get every edition: a translation is reviewed like the rest."""
     if not composed.test:
         raise ValueError("send_test needs an issue composed with test=True")
-    signer, dkim = signer_for(settings), DkimSigner.from_settings(settings)
+    signer = signer_for(settings)
+    dkim = DkimSigner.from_settings(settings, unsigned=transport.rewritten_headers)
     deliveries = []
     with transport:
         for edition in composed.every_edition:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import mimetypes
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from ..compose.publish import fill, web_html, web_values
 from ..compose.render import ComposedEmail, compose
 from ..config import Settings
 from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
+from .schemes import SCHEMES, as_seen, has_dark_rules
 
 HOST = "127.0.0.1"
 PAGE = Path(__file__).with_name("page.html")
@@ -38,8 +38,6 @@ DEBOUNCE_MS = 1000  # ...or after this long, so a steady stream still shows up
 KEEPALIVE_SECONDS = 15.0
 # The email may load its own images and inline styles, nothing from the internet.
 EMAIL_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
-_DARK = re.compile(r"prefers-color-scheme\s*:\s*dark", re.IGNORECASE)
-_LIGHT = re.compile(r"prefers-color-scheme\s*:\s*light", re.IGNORECASE)
 HTML, TEXT = "text/html; charset=utf-8", "text/plain; charset=utf-8"
 _IGNORED = watchfiles.DefaultFilter()
 
@@ -94,7 +92,7 @@ class Snapshot:
             "findings": [{"severity": f.severity, "text": str(f)} for f in self.findings],
             "subject": view.subject, "preheader": view.preheader, "sender": self.sender,
             "date": self.date, "text": view.text,
-            "dark_rules": bool(_DARK.search(view.html)),
+            "dark_rules": has_dark_rules(view.html),
             "edition": view.language,
             "editions": [{"language": tag, "name": native_name(tag)} for tag in every],
         }
@@ -193,13 +191,11 @@ class Preview:
             changed.name.startswith(self.issue_path.stem + ".")
             and edition_language(changed) is not None)
 
-    def email(self, dark: bool = False, language: str | None = None) -> str:
-        """The email as the frames show it: links open outside, dark rules forced on or off."""
+    def email(self, scheme: str = "light", language: str | None = None) -> str:
+        """The email as the frames show it: links open outside, as a `scheme` client shows it."""
         html = self.snapshot.view(language).html.replace("<head>",
                                                          '<head><base target="_blank">', 1)
-        if dark:
-            html = _LIGHT.sub("max-width: 0px", _DARK.sub("min-width: 0px", html))
-        return html
+        return as_seen(html, scheme)
 
 
 def open_server(port: int) -> ThreadingHTTPServer:
@@ -248,8 +244,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "application/json", state)
         elif url.path == "/email.html" and not self.preview.snapshot.problems:
             query = parse_qs(url.query)
-            dark, edition = query.get("scheme") == ["dark"], query.get("edition", [None])[0]
-            self._send(200, HTML, self.preview.email(dark, edition).encode("utf-8"),
+            scheme, edition = query.get("scheme", ["light"])[0], query.get("edition", [None])[0]
+            scheme = scheme if scheme in SCHEMES else "light"
+            self._send(200, HTML, self.preview.email(scheme, edition).encode("utf-8"),
                        {"Content-Security-Policy": EMAIL_CSP})
         elif url.path == "/events":
             self._events()

@@ -1,4 +1,5 @@
-"""The public side of the newsletter as a WSGI app: one-click unsubscribe and the archive.
+"""The public side of the newsletter as a WSGI app: one-click unsubscribe, the archive, and
+the mail services' bounce and complaint webhooks (webhooks.py).
 
 Every message links here: `<base_url>/unsubscribe/<token>` (the footer link and the
 List-Unsubscribe header) and `<base_url>/<slug>/` (view in browser). Link scanners fetch
@@ -25,9 +26,11 @@ from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
 from ..compose import i18n
 from ..compose.i18n import N_
+from ..compose.ics import CONTENT_TYPE as CALENDAR
 from ..config import Settings, bundled_templates
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
+from .webhooks import WebhookRoutes, answer
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few more
@@ -39,6 +42,7 @@ ARCHIVE_POLICY = ("default-src 'none'; img-src 'self' https: data:; style-src 'u
                   "https:; font-src https: data:; form-action 'none'; frame-ancestors 'none'; "
                   "base-uri 'none'")
 _ACTION = re.compile(r"/(unsubscribe|resubscribe)/([^/]*)")
+_WEBHOOK = re.compile(r"/webhooks/([a-z]+)")
 _ISSUE = re.compile(r"/([a-z0-9][a-z0-9._-]{0,63})(?:/(.*))?")  # a slug, as issue.SLUG
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
 
@@ -69,6 +73,7 @@ class WebApp:
         # Writers of this process queue here rather than in SQLite's busy handler, which
         # sleeps in steps of up to 100 ms; other processes still meet the busy timeout.
         self._write_lock = threading.Lock()
+        self.webhooks = WebhookRoutes(settings, self._write_lock)
 
     def __call__(self, environ: dict[str, object], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -87,6 +92,12 @@ class WebApp:
         return [b"" if method == "HEAD" else response.body]
 
     def route(self, method: str, path: str, environ: dict[str, object]) -> Response:
+        if match := _WEBHOOK.fullmatch(path):
+            if refused := _refuse(method, "POST"):
+                return refused
+            status, data, headers = self.webhooks.handle(match[1], environ)
+            return Response(status, answer(data), [
+                ("Content-Type", "application/json"), ("Cache-Control", "no-store"), *headers])
         if match := _ACTION.fullmatch(path):
             action, token = match.groups()
             if action == "resubscribe":
@@ -105,6 +116,9 @@ class WebApp:
                 return _html(200, entry.pages[match[2]], public=True)
             if match[2] + "/" in entry.pages:  # 2020-01/fr -> fr/, as above
                 return Response(301, headers=[("Location", f"{match[2]}/")])
+            if (calendar := entry.files.get(match[2])) is not None:
+                return Response(200, calendar, [
+                    ("Content-Type", CALENDAR), ("Cache-Control", "public, max-age=3600")])
             if image := entry.image(match[2]):
                 kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
                 return Response(200, image.read_bytes(), [

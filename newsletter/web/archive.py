@@ -20,7 +20,7 @@ import jinja2
 from ..compose import i18n
 from ..compose.editions import edition_files, edition_language
 from ..compose.issue import Issue, load_issue
-from ..compose.publish import web_html, write_build
+from ..compose.publish import published_files, web_html, write_build
 from ..compose.render import ComposedEmail, compose
 from ..config import Settings, bundled_templates
 from ..database import open_database
@@ -38,6 +38,7 @@ class Entry:
 
     composed: ComposedEmail
     pages: dict[str, str]  # by path below the issue's: "" (the main edition), "fr/"
+    files: dict[str, bytes]  # the agenda's `.ics`, by path under the issue's: "fr/calendar/…"
 
     @property
     def issue(self) -> Issue:
@@ -102,7 +103,9 @@ class Archive:
             log.warning("%s: left out of the archive: %s", path, exc)
             return None
         return Entry(composed, {edition.web_path: web_html(edition, self.settings)
-                                for edition in composed.every_edition})
+                                for edition in composed.every_edition},
+                     {edition.web_path + name: body for edition in composed.every_edition
+                      for name, body in published_files(edition, self.settings).items()})
 
 
 def _stamp(path: Path) -> tuple[int, int]:
