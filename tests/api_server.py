@@ -352,7 +352,7 @@ class ApiServer:
         self.key, self.behaviour = key, behaviour or Behaviour()
         self.keep_payloads = keep_payloads
         self.received: list[Received] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # notified at each request received
         self._http = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._http.daemon_threads = True
         self._http.api = self  # type: ignore[attr-defined]
@@ -375,6 +375,11 @@ class ApiServer:
     def __exit__(self, *exc: object) -> None:
         self._http.shutdown()
         self._http.server_close()
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Return once `condition()` holds (checked at each request received)."""
+        with self.lock:
+            assert self.lock.wait_for(condition, timeout), "timed out waiting for the server"
 
     def accepted(self) -> list[str]:
         """Every recipient of every accepted request, as often as accepted."""
@@ -406,6 +411,7 @@ class ApiServer:
             self.received.append(Received(number, time.monotonic(), parsed.recipients,
                                           parsed.payload if self.keep_payloads else None,
                                           status, accepted, parsed.problems))
+            self.lock.notify_all()
         delay = self.behaviour.delays.get(number, self.behaviour.delay)
         if delay:
             time.sleep(delay)

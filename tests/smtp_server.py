@@ -103,6 +103,7 @@ class _Handler:
                 self.server.accepted.append(Accepted(envelope.mail_from,
                                                      list(envelope.rcpt_tos),
                                                      bytes(envelope.original_content or b"")))
+                self.server.lock.notify_all()
             server.transport.close()
             return "250 never delivered"
         rcpt = envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else ""
@@ -112,6 +113,7 @@ class _Handler:
             self.server.accepted.append(Accepted(envelope.mail_from, list(envelope.rcpt_tos),
                                                  bytes(envelope.original_content or b"")))
             count = len(self.server.accepted)
+            self.server.lock.notify_all()
         self.carried[id(session)] = self.carried.get(id(session), 0) + 1
         if behaviour.close_every and count % behaviour.close_every == 0:
             # Between messages: the reply goes out first, then the connection closes.
@@ -129,6 +131,7 @@ class _CountingController(Controller):
     def factory(self) -> SMTP:
         with self._owner.lock:
             self._owner.connections += 1
+            self._owner.lock.notify_all()
         return super().factory()
 
 
@@ -154,7 +157,7 @@ class SmtpServer:
         self.sent_421 = False
         self.refused_421: list[float] = []  # when MAIL got a 421 (mail_421_after)
         self.connections = 0
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # notified at each connection and accepted message
         self.port = free_port()
         kwargs: dict[str, object] = {"decode_data": False, "enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
@@ -193,6 +196,11 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Return once `condition()` holds (checked at each connection and message)."""
+        with self.lock:
+            assert self.lock.wait_for(condition, timeout), "timed out waiting for the server"
 
     def recipients(self) -> list[str]:
         """Every accepted recipient address, once per accepted message."""

@@ -7,6 +7,7 @@ and in dark colours. No violation may be "serious" or "critical"; the minor ones
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -32,15 +33,19 @@ RUN = """async () => {
 def axe_source() -> str:
     """axe.min.js from npm, installed once into .cache/axe-core."""
     script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            if os.environ.get("NEWSLETTER_REQUIRE_BROWSER"):
-                pytest.fail("npm is needed to install axe-core (apt-get install npm)")
-            pytest.skip("npm not installed (apt-get install npm)")
-        subprocess.run([npm, "install", "--prefix", str(AXE_DIR), "--no-save", "--no-audit",
-                        "--no-fund", "--loglevel=error", f"axe-core@{AXE_VERSION}"],
-                       check=True, timeout=600, capture_output=True)
+    AXE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(AXE_DIR / ".install-lock", "w") as lock:  # test workers install it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.is_file():
+            npm = shutil.which("npm")
+            if npm is None:
+                if os.environ.get("NEWSLETTER_REQUIRE_BROWSER"):
+                    pytest.fail("npm is needed to install axe-core (apt-get install npm)")
+                pytest.skip("npm not installed (apt-get install npm)")
+            subprocess.run([npm, "install", "--prefix", str(AXE_DIR), "--no-save",
+                            "--no-audit", "--no-fund", "--loglevel=error",
+                            f"axe-core@{AXE_VERSION}"],
+                           check=True, timeout=600, capture_output=True)
     return script.read_text(encoding="utf-8")
 
 
@@ -51,6 +56,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copy(REPO / "newsletter.toml", project / "newsletter.toml")
     shutil.copytree(REPO / "issues", project / "issues")
     shutil.copy(REPO / "tests" / "data" / "rich-issue.yaml", project / "issues" / "2020-03.yaml")
+    imported = run_cli("subscribers", "import", str(REPO / "examples" / "members.csv"),
+                       "--list", "members", cwd=project)  # check wants the lists it names
+    assert imported.returncode == 0, imported.stderr
     pages = {}
     for slug in ("2020-01", "2020-03"):
         result = run_cli("check", f"issues/{slug}.yaml", cwd=project)

@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -275,20 +274,13 @@ def _popen_send(project: Path, server: SmtpServer) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def test_killed_mid_run_the_next_run_sends_to_everyone_else_exactly_once(
         project: Path, cli) -> None:
     addresses = add_subscribers(project, 600)
     configure(project, connections=4)
     with SmtpServer(Behaviour(data_delay=0.005)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 200)
+        server.wait_for(lambda: len(server.accepted) >= 200)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert 200 <= len(server.accepted) < 600
@@ -323,7 +315,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(project: Path, cli) 
     configure(project, connections=2)
     with SmtpServer(Behaviour(data_delay=0.01)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 30)
+        server.wait_for(lambda: len(server.accepted) >= 30)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 143
@@ -343,7 +335,7 @@ def test_a_second_send_of_a_running_issue_exits_at_once(project: Path, cli) -> N
     configure(project, connections=1)
     with SmtpServer(Behaviour(data_delay=0.02)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 5)
+        server.wait_for(lambda: len(server.accepted) >= 5)
         second = send(cli, server)
         process.kill()
         process.wait()
@@ -358,7 +350,7 @@ def test_unsubscribed_during_a_send_is_skipped(project: Path, cli, connections: 
     late = addresses[-20:]
     with SmtpServer(Behaviour(data_delay=0.005)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 20)
+        server.wait_for(lambda: len(server.accepted) >= 20)
         with SubscriberStore(project / "newsletter.db") as store:
             for address in late:
                 store.unsubscribe(address, "members", reason="one-click")
@@ -404,7 +396,7 @@ def test_a_database_locked_by_another_program_stops_the_send_cleanly_and_loses_n
     configure(project, connections=2, busy_timeout="1.5s")
     with SmtpServer(Behaviour(data_delay=0.01)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 30)
+        server.wait_for(lambda: len(server.accepted) >= 30)
         holder = _hold_database(project / "newsletter.db")
         assert process.stderr is not None
         lines = []
@@ -438,7 +430,7 @@ def test_the_printed_resume_command_keeps_the_transport_and_another_route_is_ref
     configure(project, connections=2)
     with SmtpServer(Behaviour(data_delay=0.01)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 30)
+        server.wait_for(lambda: len(server.accepted) >= 30)
         process.send_signal(signal.SIGTERM)
         err = process.communicate(timeout=60)[1]
         assert process.returncode == 143
@@ -477,7 +469,7 @@ def test_the_resume_banner_counts_what_a_killed_run_really_left(project: Path, c
     configure(project, connections=2)
     with SmtpServer(Behaviour(data_delay=0.005)) as server:
         process = _popen_send(project, server)
-        _wait_for(lambda: len(server.accepted) >= 100)
+        server.wait_for(lambda: len(server.accepted) >= 100)
         process.send_signal(signal.SIGKILL)
         process.wait()
         before = len(server.accepted)

@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from newsletter.audience.store import SubscriberStore
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,6 +77,13 @@ def write(project: Path, main: str = MAIN, french: str | None = FRENCH) -> None:
         (project / "issues" / "2020-02.fr.yaml").write_text(french, encoding="utf-8")
 
 
+def lists(project: Path) -> None:
+    """The lists the issues name, in the subscriber database: `check` wants them."""
+    with SubscriberStore(project / "newsletter.db") as store:
+        for name in ("members", "partners"):
+            store.add("reader@example.org", name)
+
+
 def lines_of(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("issues/")]
 
@@ -119,6 +128,7 @@ def test_check_reports_what_an_edition_left_untranslated_or_shorter(project: Pat
                                          "préparer son projet pilote.\n", "")
     write(project, french=shorter.replace('preheader: "Notre Assemblée générale à Riga, et une '
                                           'visite d\'étude à Genk."\n', ""))
+    lists(project)
     result = cli("check", "issues/2020-02.yaml")
     assert result.returncode == 0, result.stderr  # the editions' readers still get an email
     found = lines_of(result)
@@ -137,6 +147,7 @@ def test_check_reports_mistakes_of_an_edition_at_its_own_file_and_line(project: 
         .replace('label: "S\'inscrire à l\'Assemblée générale"', 'label: "Read more"') \
         + "  - title: Un troisième article\n    body: Il n'existe pas en anglais.\n"
     write(project, french=broken)
+    lists(project)
     result = cli("check", "issues/2020-02.yaml")
     assert result.returncode == 1
     found = lines_of(result)
@@ -179,6 +190,7 @@ def test_the_readme_edition_example_translates_the_readme_issue_example(project:
                                                                         cli: Cli) -> None:
     shutil.copytree(project / "issues" / "2020-01", project / "issues" / "2020-02")
     write(project, readme_yaml("## Writing an issue"), readme_yaml("## Editions"))
+    lists(project)
     result = cli("check", "issues/2020-02.yaml")
     assert (result.returncode, lines_of(result)) == (0, []), result.stderr
     assert cli("build", "issues/2020-02.yaml").returncode == 0
@@ -197,6 +209,7 @@ def test_newsletter_edition_starts_a_file_that_check_follows_until_translated(
     copy = (project / "issues" / "2020-02.fr.yaml").read_text()
     assert "date:" not in copy and "lists:" not in copy and "number:" not in copy
     assert "Welcome to the February issue!" in copy and "src: 2020-01/riga.png" in copy
+    lists(project)
     result = cli("check", "issues/2020-02.yaml")
     assert result.returncode == 0, result.stderr
     assert "issues/2020-02.fr.yaml:13: items[0].body: warning: the same text as " \

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_editions import MAIN, write
+from test_editions import MAIN, lists, write
 
 from newsletter.audience.tokens import signer_for
 from newsletter.config import load_settings
@@ -90,6 +90,7 @@ def test_an_edition_needs_no_catalog_to_be_sent_but_check_says_the_theme_stays_e
     write(project, french=None)
     (project / "issues" / "2020-02.pt.yaml").write_text(
         'subject: "Boletim da Efus – fevereiro de 2020"\n', encoding="utf-8")
+    lists(project)
     result = cli("check", ISSUE)
     assert result.returncode == 0, result.stderr
     assert "issues/2020-02.pt.yaml: warning: no message catalog for 'pt': the theme's own " \
@@ -142,6 +143,7 @@ def test_a_right_to_left_edition_reads_right_to_left_without_overflow_on_a_phone
         project: Path, cli: Cli, browser) -> None:  # type: ignore[no-untyped-def]
     write(project, MAIN, french=None)
     (project / "issues" / "2020-02.ar.yaml").write_text(ARABIC, encoding="utf-8")
+    lists(project)
     checked = cli("check", ISSUE)
     assert checked.returncode == 0 and "warning" not in checked.stderr, checked.stderr
     assert cli("build", ISSUE).returncode == 0

@@ -43,14 +43,23 @@ class Server:
         return json.loads(self.get("state")[2])
 
     def wait_for(self, condition: Callable[[dict], bool], timeout: float = 10) -> dict:  # type: ignore[type-arg]
-        """The first state that meets `condition`; fails after `timeout` seconds."""
+        """The first state that meets `condition`, looked at after each build the page's
+        event stream announces (it announces the current one first); fails after
+        `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while True:
-            state = self.state()
-            if condition(state):
-                return state
-            assert time.monotonic() < deadline, f"no such state within {timeout}s: {state}"
-            time.sleep(0.05)
+        try:
+            with urllib.request.urlopen(self.url + "events", timeout=timeout) as events:
+                for line in events:
+                    if not line.startswith(b"data:"):
+                        continue
+                    state = self.state()
+                    if condition(state):
+                        return state
+                    assert time.monotonic() < deadline, \
+                        f"no such state within {timeout}s: {state}"
+        except TimeoutError:
+            raise AssertionError(f"no build within {timeout}s: {self.state()}") from None
+        raise AssertionError("the event stream ended")
 
     def until_watching(self) -> None:
         """Rewrite the issue unchanged until a rebuild shows that the watcher is running.

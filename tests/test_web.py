@@ -347,9 +347,7 @@ def test_unsubscribing_during_a_send_skips_that_subscriber_from_the_next_batch(
             [sys.executable, "-m", "newsletter", "send", "issues/2020-01.yaml", "--list",
              "members", "--yes", "--transport", f"smtp://127.0.0.1:{smtp.port}?tls=off"],
             cwd=project, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while not smtp.connections and time.monotonic() < deadline:  # the send is under way
-            time.sleep(0.02)
+        smtp.wait_for(lambda: smtp.connections > 0, timeout=20)  # the send is under way
         token = signer(project).unsubscribe_token(ids[99], "members")
         assert site.post(f"/unsubscribe/{token}", ONE_CLICK).status_code == 200
         out, err = sending.communicate(timeout=60)
