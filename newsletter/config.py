@@ -21,6 +21,7 @@ from .errors import ConfigError
 CONFIG_NAME = "newsletter.toml"
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -73,6 +74,7 @@ class Settings:
     webhook_max_age: float = 900.0  # a signed webhook older than this is a replay
     postmark_user: str = "postmark"
     sendgrid_public_key: str | None = None
+    sns_topics: tuple[str, ...] = ()  # the SNS TopicArns SES notifies: /webhooks/ses trusts these
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -126,7 +128,8 @@ SECTIONS: dict[str, dict[str, str]] = {
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
     "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
                                "processed_folder", "review_folder", "keep_dir",
-                               "webhook_max_age", "postmark_user", "sendgrid_public_key")},
+                               "webhook_max_age", "postmark_user", "sendgrid_public_key",
+                               "sns_topics")},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
              "webhook_max_age", "busy_timeout"}
@@ -233,6 +236,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if name == "return_path" and not (isinstance(value, str) and RETURN_PATH.match(value)):
         raise ValueError(f"expected an address such as bounces@news.example.org, without '+' "
                          f"(the program adds +TOKEN to it), got {value!r}")
+    if name == "sns_topics" and not (isinstance(value, list) and all(
+            isinstance(v, str) and TOPIC_ARN.match(v) for v in value)):
+        raise ValueError("expected a list of SNS topic ARNs, such as [\"arn:aws:sns:eu-west-1:"
+                         f"123456789012:newsletter-bounces\"], got {value!r}")
     if kind.startswith("tuple"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")

@@ -67,6 +67,7 @@ class EventSource(enum.StrEnum):
     POSTMARK = "postmark"
     SENDGRID = "sendgrid"
     MAILGUN = "mailgun"
+    SES = "ses"  # Amazon SES, over Amazon SNS
 
 
 class Disposition(enum.StrEnum):

@@ -37,8 +37,9 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: st
     POST /unsubscribe/TOKEN with List-Unsubscribe=One-Click unsubscribes at once (RFC
     8058); GET shows a page with a button. / lists the issues whose send has started,
     newest first, and /SLUG/ shows each one's web version. POST /webhooks/postmark,
-    /webhooks/sendgrid and /webhooks/mailgun take the mail services' bounce and complaint
-    events. Run it behind a reverse proxy that answers at base_url over https (see README).
+    /webhooks/sendgrid, /webhooks/mailgun and /webhooks/ses (Amazon SNS) take the mail
+    services' bounce and complaint events. Run it behind a reverse proxy that answers at
+    base_url over https (see README).
 
     \b
     Example:
