@@ -14,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import NamedTuple
@@ -35,15 +35,21 @@ _COLUMNS = "s.id, s.email, s.name, s.status, s.status_changed_at, s.status_reaso
 _STAGING = """
     DROP TABLE IF EXISTS temp.import_rows;
     CREATE TEMP TABLE import_rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,
-        email TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, sid INTEGER, state TEXT);
+        email TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, status TEXT NOT NULL,
+        status_at TEXT NOT NULL, reason TEXT NOT NULL, sid INTEGER, state TEXT);
 """
 _DUPLICATES = """
     SELECT r.row, d.first
     FROM (SELECT key, min(row) AS first FROM import_rows GROUP BY key HAVING count(*) > 1) d
     JOIN import_rows r ON r.key = d.key AND r.row > d.first ORDER BY r.row
 """
+SUPPRESSING = ("unsubscribed", "bounced", "complained")  # statuses a file may record
 _MERGE = (
+    # A row that says the address left (a Mailchimp unsubscribed or cleaned export, a
+    # status column) suppresses a subscriber who is active or pending, and no one else.
     """UPDATE import_rows SET sid = s.id, state = CASE
+        WHEN import_rows.status != 'active' THEN
+            iif(s.status IN ('active', 'pending'), import_rows.status, 'unchanged')
         WHEN (s.status = 'bounced' AND NOT :bounced)
           OR (s.status IN ('unsubscribed', 'complained') AND NOT :resub)
           OR (m.status = 'unsubscribed' AND NOT :resub) THEN 'suppressed'
@@ -54,6 +60,7 @@ _MERGE = (
     FROM subscribers s LEFT JOIN memberships m
         ON m.subscriber_id = s.id AND m.list_id = (SELECT id FROM lists WHERE name = :list)
     WHERE s.key = import_rows.key""",
+    "UPDATE import_rows SET state = iif(status = 'active', 'added', status) WHERE sid IS NULL",
     # Empty cells never erase what the store knows; a resubscription is dated.
     """UPDATE subscribers SET
         name = CASE WHEN r.name != '' THEN r.name ELSE subscribers.name END,
@@ -64,17 +71,34 @@ _MERGE = (
         status_reason = CASE WHEN subscribers.status != 'active' THEN :reason
                              ELSE subscribers.status_reason END
     FROM import_rows r WHERE r.sid = subscribers.id AND r.state IN ('added', 'updated')""",
+    """UPDATE subscribers SET status = r.status, status_reason = r.reason,
+        status_changed_at = coalesce(nullif(r.status_at, ''), :now)
+    FROM import_rows r WHERE r.sid = subscribers.id
+        AND r.state IN ('unsubscribed', 'bounced', 'complained')""",
+    # Of someone who left, only the address and the when and why are kept.
     """INSERT INTO subscribers (email, key, name, fields, status, status_changed_at,
                                 status_reason, created_at)
-    SELECT email, key, name, json_patch('{}', fields), 'active', :now, :reason, :now
+    SELECT email, key, iif(status = 'active', name, ''),
+           iif(status = 'active', json_patch('{}', fields), '{}'), status,
+           iif(status = 'active', :now, coalesce(nullif(status_at, ''), :now)),
+           iif(status = 'active', :reason, reason), :now
     FROM import_rows WHERE sid IS NULL ORDER BY row""",
     """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
     SELECT s.id, (SELECT id FROM lists WHERE name = :list), 'active', :now, :reason
-    FROM import_rows r JOIN subscribers s ON s.key = r.key
-    WHERE coalesce(r.state, 'added') = 'added'
+    FROM import_rows r JOIN subscribers s ON s.key = r.key WHERE r.state = 'added'
     ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = 'active',
         changed_at = excluded.changed_at, reason = excluded.reason
         WHERE memberships.status != 'active'""",
+    # The global status suppresses; an unsubscribe is also the list's, as Mailchimp's is.
+    """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
+    SELECT s.id, (SELECT id FROM lists WHERE name = :list),
+           iif(r.status = 'unsubscribed', 'unsubscribed', 'active'),
+           coalesce(nullif(r.status_at, ''), :now), r.reason
+    FROM import_rows r JOIN subscribers s ON s.key = r.key
+    WHERE r.state IN ('unsubscribed', 'bounced', 'complained')
+    ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = excluded.status,
+        changed_at = excluded.changed_at, reason = excluded.reason
+        WHERE excluded.status = 'unsubscribed' AND memberships.status = 'active'""",
 )
 
 
@@ -111,13 +135,20 @@ class ListCounts:
 
 
 class NewRow(NamedTuple):
-    """One subscriber to merge into a list; `row` locates it in its source file."""
+    """One subscriber to merge into a list; `row` locates it in its source file.
+
+    A `status` other than active records that the address left (with when and why), as
+    a Mailchimp unsubscribed or cleaned export says.
+    """
 
     row: int
     email: str
     key: str
     name: str
     fields: dict[str, str]
+    status: str = "active"
+    status_at: str = ""  # ISO 8601 UTC, as utc_now() writes it; empty: the time of import
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +158,7 @@ class MergeResult:
     unchanged: int
     suppressed: int  # unsubscribed, bounced or complained: left alone
     duplicates: list[tuple[int, int]]  # (row, earlier row with the same address)
+    left: dict[str, int] = field(default_factory=dict)  # newly unsubscribed, bounced...
 
 
 def address_key(address: str) -> str:
@@ -359,9 +391,10 @@ class SubscriberStore:
         conn.executescript(_STAGING)
         try:
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO import_rows (row, key, email, name, fields) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             ((r.row, r.key, r.email, r.name, _json(r.fields)) for r in rows))
+            conn.executemany("INSERT INTO import_rows (row, key, email, name, fields, status,"
+                             " status_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((r.row, r.key, r.email, r.name, _json(r.fields), r.status,
+                               r.status_at, r.reason) for r in rows))
             conn.execute("COMMIT")
             conn.execute("CREATE INDEX temp.import_rows_key ON import_rows (key, row)")
             duplicates = conn.execute(_DUPLICATES).fetchall()
@@ -373,11 +406,12 @@ class SubscriberStore:
                              params)
                 for statement in _MERGE:
                     conn.execute(statement, params)
-                counts = dict(conn.execute("SELECT coalesce(state, 'added'), count(*) "
-                                           "FROM import_rows GROUP BY 1").fetchall())
+                counts = dict(conn.execute("SELECT state, count(*) FROM import_rows "
+                                           "GROUP BY 1").fetchall())
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.execute("DROP TABLE temp.import_rows")
         return MergeResult(counts.get("added", 0), counts.get("updated", 0),
-                           counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates)
+                           counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates,
+                           {status: counts.get(status, 0) for status in SUPPRESSING})

@@ -77,7 +77,7 @@ def import_(ctx: click.Context, file: Path, list_name: str, resubscribe: bool,
     with open_store(ctx, db, create=True) as store:
         summary = import_csv(store, file, list_name, where=shown(file), resubscribe=resubscribe,
                              resubscribe_bounced=resubscribe_bounced, dry_run=dry_run)
-    for row, reason in summary.problems:
+    for row, reason in sorted(summary.problems + summary.notes):
         click.echo(f"{shown(file)}:{row}: {reason}", err=True)
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {shown(file)} into {list_name}: {summary}")
