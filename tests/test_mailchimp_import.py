@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from newsletter.audience import consent
 from newsletter.audience.csvio import import_csv
 from newsletter.audience.store import SubscriberStore
 
@@ -95,6 +96,27 @@ def test_the_three_mailchimp_exports_give_active_unsubscribed_and_bounced(store,
     assert (members.active, members.unsubscribed, members.bounced) == (2, 2, 1)
 
 
+def test_optin_and_confirm_times_become_consent_records_from_mailchimp(store,
+                                                                      tmp_path) -> None:
+    import_csv(store, export(tmp_path, "subscribed.csv", SUBSCRIBED), "members")
+    ana, ben = (store.get(a) for a in ("ana@example.org", "ben@example.org"))
+    [record] = consent.of_subscriber(store.connection, ana.id)  # type: ignore[union-attr]
+    assert record.as_json() == {
+        "lists": ["members"], "source": "imported from Mailchimp (subscribed.csv)",
+        "wording": None, "wording_sha256": None, "given_at": "2019-03-01T10:00:00Z",
+        "confirmed_at": "2019-03-01T10:01:00Z", "client_ip": None}
+    assert [c.given_at for c in consent.of_subscriber(store.connection, ben.id)] == [  # type: ignore[union-attr]
+        "2019-05-02T08:00:00Z"]
+    import_csv(store, export(tmp_path, "subscribed.csv", SUBSCRIBED), "members")
+    assert len(consent.of_subscriber(store.connection, ana.id)) == 1  # type: ignore[union-attr]
+    plain = tmp_path / "partners.csv"
+    plain.write_text("email\nana@example.org\n", encoding="utf-8")
+    import_csv(store, plain, "partners")
+    second = consent.of_subscriber(store.connection, ana.id)[1]  # type: ignore[union-attr]
+    assert (second.lists, second.source, second.confirmed_at) == (
+        ["partners"], "imported from partners.csv", None)
+
+
 def test_reimporting_the_subscribed_file_never_reactivates_anyone(store, tmp_path) -> None:
     # An old subscribed export that still holds Cleo and Eve, imported after the others.
     old = SUBSCRIBED + [UNSUBSCRIBED[1].split(',"2020-01-16')[0] + ",",
@@ -156,7 +178,7 @@ def test_an_unreadable_unsubscribe_time_still_suppresses_and_is_reported(store,
     summary = import_csv(store, export(tmp_path, "unsubscribed.csv", rows), "members")
     assert summary.unsubscribed == 1 and summary.problems == []
     assert summary.notes == [(2, "'last week' is not a time such as 2020-01-15 09:00:00; "
-                                 "recorded with the time of this import")]
+                                 "the time of this import is recorded instead")]
     assert store.get("dan@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,13 +26,15 @@ EMAIL_HEADERS = {"email", "emailaddress", "mail"}
 NAME_HEADERS = {"name", "fullname", "displayname"}
 FIRST_NAME_HEADERS = {"firstname", "fname", "givenname"}
 LAST_NAME_HEADERS = {"lastname", "lname", "surname", "familyname"}
-# Columns that say whether and when the address left (Mailchimp's, and a generic one).
-STATUS_HEADERS = {"status": "status", "unsubtime": "unsub_time", "unsubreason": "unsub_reason",
-                  "unsubreasonother": "unsub_other", "unsubcampaigntitle": "unsub_campaign",
-                  "cleantime": "clean_time", "cleancampaigntitle": "clean_campaign"}
+# Columns that say when the address opted in, and whether and when it left (Mailchimp's,
+# and a generic status column).
+HISTORY_HEADERS = {"status": "status", "unsubtime": "unsub_time", "unsubreason": "unsub_reason",
+                   "unsubreasonother": "unsub_other", "unsubcampaigntitle": "unsub_campaign",
+                   "cleantime": "clean_time", "cleancampaigntitle": "clean_campaign",
+                   "optintime": "optin_time", "confirmtime": "confirm_time"}
 # Mailchimp's other bookkeeping columns: no use in a template.
 NOISE_HEADERS = {
-    "memberrating", "optintime", "optinip", "confirmtime", "confirmip", "latitude",
+    "memberrating", "optinip", "confirmip", "latitude",
     "longitude", "gmtoff", "dstoff", "cc", "lastchanged", "leid", "euid", "unsubcampaignid",
     "cleancampaignid",
 }
@@ -54,6 +57,7 @@ class ImportSummary:
     bounced: int = 0
     complained: int = 0
     statuses: bool = False  # the file says who left (the counts above are shown)
+    mailchimp: bool = False  # the file is a Mailchimp audience export
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     notes: list[tuple[int, str]] = field(default_factory=list)  # imported, with a caveat
 
@@ -75,13 +79,13 @@ class Columns:
     last_name: int | None
     fields: tuple[tuple[int, str], ...]  # (column index, field name)
     width: int  # cells in the header row
-    status: dict[str, int]  # STATUS_HEADERS role -> column index
+    history: dict[str, int]  # HISTORY_HEADERS role -> column index
     mailchimp: bool  # a Mailchimp audience export
 
     @classmethod
     def from_header(cls, header: list[str], where: str) -> Columns:
         found: dict[str, int] = {}
-        status: dict[str, int] = {}
+        history: dict[str, int] = {}
         fields: list[tuple[int, str]] = []
         canonicals = set()
         for index, raw in enumerate(header):
@@ -95,19 +99,19 @@ class Columns:
                          if canonical in names), None)
             if role:
                 found.setdefault(role, index)
-            elif canonical in STATUS_HEADERS:
-                status.setdefault(STATUS_HEADERS[canonical], index)
+            elif canonical in HISTORY_HEADERS:
+                history.setdefault(HISTORY_HEADERS[canonical], index)
             elif canonical and canonical not in NOISE_HEADERS:
                 fields.append((index, re.sub(r"\s+", "_", title.lower())))
         if "email" not in found:
             raise StoreError(f"{where}: no email column in the header row (found: "
                              f"{', '.join(h.strip() for h in header) or 'nothing'})")
         return cls(found["email"], found.get("name"), found.get("first"), found.get("last"),
-                   tuple(fields), len(header), status, bool(canonicals & MAILCHIMP_HEADERS))
+                   tuple(fields), len(header), history, bool(canonicals & MAILCHIMP_HEADERS))
 
     @property
     def says_status(self) -> bool:
-        return bool({"status", "unsub_time", "clean_time"} & set(self.status))
+        return bool({"status", "unsub_time", "clean_time"} & set(self.history))
 
 
 def escape(cell: str) -> str:
@@ -127,9 +131,13 @@ def import_csv(store: SubscriberStore, path: Path, list_name: str, *, where: str
     """Merge the subscribers of a CSV file into a list; bad rows are skipped and reported."""
     where = where or str(path)
     summary = ImportSummary()
-    result = store.merge(read_rows(path, summary, where), list_name,
+    rows = read_rows(path, summary, where)
+    first = next(rows, None)  # reads the header: is it Mailchimp's?
+    source = (f"imported from Mailchimp ({path.name})" if summary.mailchimp
+              else f"imported from {path.name}")
+    result = store.merge(itertools.chain([first] if first else [], rows), list_name,
                          resubscribe=resubscribe, resubscribe_bounced=resubscribe_bounced,
-                         reason=f"imported from {path.name}", dry_run=dry_run)
+                         reason=f"imported from {path.name}", source=source, dry_run=dry_run)
     summary.skipped_invalid = len(summary.problems)
     summary.problems.extend((row, f"same address as row {first}, skipped")
                             for row, first in result.duplicates)
@@ -156,7 +164,7 @@ def read_rows(path: Path, summary: ImportSummary, where: str) -> Iterator[NewRow
             if header is None:
                 raise StoreError(f"{where}: the file is empty; expected a header row")
             columns = Columns.from_header(header, where)
-            summary.statuses = columns.says_status
+            summary.statuses, summary.mailchimp = columns.says_status, columns.mailchimp
             for number, cells in enumerate(reader, start=2):
                 row = _row(number, cells, columns, summary)
                 if row is not None:
@@ -186,7 +194,8 @@ def _row(number: int, cells: list[str], columns: Columns,
     except ValueError as exc:
         problems.append((number, f"{email!r} is not a valid address: {exc}"))
         return None
-    left = _left(number, cells, columns, summary) if columns.status else ("active", "", "")
+    cell = {role: cells[index] for role, index in columns.history.items()}
+    left = _left(number, cell, columns.mailchimp, summary)
     if left is None:
         return None
     name = cells[columns.name] if columns.name is not None else ""
@@ -194,14 +203,16 @@ def _row(number: int, cells: list[str], columns: Columns,
         name = " ".join(cells[i] for i in (columns.first_name, columns.last_name)
                         if i is not None and cells[i])
     fields = {title: value for index, title in columns.fields if (value := cells[index])}
-    return NewRow(number, email, key, name, fields, *left)
+    status, status_at, reason = left
+    return NewRow(number, email, key, name, fields, status, status_at, reason,
+                  _utc(number, cell.get("optin_time", ""), summary),
+                  _utc(number, cell.get("confirm_time", ""), summary))
 
 
-def _left(number: int, cells: list[str], columns: Columns,
+def _left(number: int, cell: dict[str, str], mailchimp: bool,
           summary: ImportSummary) -> tuple[str, str, str] | None:
     """(status, when, why) of one row: from its status column, or Mailchimp's UNSUB_TIME
     (unsubscribed) and CLEAN_TIME (cleaned: a hard bounce)."""
-    cell = {role: cells[index] for role, index in columns.status.items()}
     if cell.get("status"):
         status = STATUSES.get(cell["status"].casefold())
         if status is None:
@@ -217,12 +228,12 @@ def _left(number: int, cells: list[str], columns: Columns,
         return ("active", "", "")
     if status == "active":
         return ("active", "", "")
-    origin = "in Mailchimp" if columns.mailchimp else "in the imported file"
+    origin = "in Mailchimp" if mailchimp else "in the imported file"
     if status == "unsubscribed":
         details = [cell.get("unsub_reason", ""), cell.get("unsub_other", ""),
                    _campaign(cell.get("unsub_campaign", ""))]
     elif status == "bounced":
-        details = ["cleaned (hard bounce)" if columns.mailchimp else "",
+        details = ["cleaned (hard bounce)" if mailchimp else "",
                    _campaign(cell.get("clean_campaign", ""))]
     else:
         details = []
@@ -246,7 +257,7 @@ def _utc(number: int, when: str, summary: ImportSummary) -> str:
         parsed = dt.datetime.fromisoformat(when)
     except ValueError:
         summary.notes.append((number, f"{when!r} is not a time such as 2020-01-15 09:00:00; "
-                              "recorded with the time of this import"))
+                              "the time of this import is recorded instead"))
         return ""
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)

@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..database import open_database, utc_now
 from ..errors import StoreError
 from ..grammar import LIST_NAME
+from ..states import SUPPRESSED_STATUSES
 
 # The common shape of an address, checked without email-validator's per-character work;
 # anything else goes through email-validator, and so does each new domain (then cached).
@@ -36,14 +37,15 @@ _STAGING = """
     DROP TABLE IF EXISTS temp.import_rows;
     CREATE TEMP TABLE import_rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,
         email TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, status TEXT NOT NULL,
-        status_at TEXT NOT NULL, reason TEXT NOT NULL, sid INTEGER, state TEXT);
+        status_at TEXT NOT NULL, reason TEXT NOT NULL, consent_at TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL, sid INTEGER, state TEXT);
 """
 _DUPLICATES = """
     SELECT r.row, d.first
     FROM (SELECT key, min(row) AS first FROM import_rows GROUP BY key HAVING count(*) > 1) d
     JOIN import_rows r ON r.key = d.key AND r.row > d.first ORDER BY r.row
 """
-SUPPRESSING = ("unsubscribed", "bounced", "complained")  # statuses a file may record
+SUPPRESSING = tuple(SUPPRESSED_STATUSES)  # the statuses a file may record
 _MERGE = (
     # A row that says the address left (a Mailchimp unsubscribed or cleaned export, a
     # status column) suppresses a subscriber who is active or pending, and no one else.
@@ -99,6 +101,13 @@ _MERGE = (
     ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = excluded.status,
         changed_at = excluded.changed_at, reason = excluded.reason
         WHERE excluded.status = 'unsubscribed' AND memberships.status = 'active'""",
+    # Every way onto a list is a consent record: when (Mailchimp's OPTIN_TIME and
+    # CONFIRM_TIME if the file has them, else now) and from where; the wording is unknown.
+    """INSERT INTO consents (subscriber_id, lists, source, given_at, confirmed_at)
+    SELECT s.id, json_array(:list), :source, coalesce(nullif(r.consent_at, ''), :now),
+           nullif(r.confirmed_at, '')
+    FROM import_rows r JOIN subscribers s ON s.key = r.key WHERE r.state = 'added'
+    ORDER BY r.row""",
 )
 
 
@@ -149,6 +158,8 @@ class NewRow(NamedTuple):
     status: str = "active"
     status_at: str = ""  # ISO 8601 UTC, as utc_now() writes it; empty: the time of import
     reason: str = ""
+    consent_at: str = ""  # when they opted in elsewhere (OPTIN_TIME); empty: now
+    confirmed_at: str = ""  # when they confirmed it (CONFIRM_TIME)
 
 
 @dataclass(frozen=True)
@@ -208,8 +219,14 @@ class SubscriberStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection, for the audience modules that keep their own tables."""
+        return self._conn
+
     @contextmanager
-    def _transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error, or if not `commit`)."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # busy for longer than the timeout
@@ -318,7 +335,7 @@ class SubscriberStore:
 
     def remove(self, email: str, list_name: str) -> bool:
         """Take an address off a list without suppressing it; False if it was not on it."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return conn.execute(
                 "DELETE FROM memberships WHERE subscriber_id = (SELECT id FROM subscribers "
                 "WHERE key = ?) AND list_id = (SELECT id FROM lists WHERE name = ?)",
@@ -329,7 +346,7 @@ class SubscriberStore:
         """Suppress an address: on one list if `list_name` is given, else everywhere."""
         if list_name is None:
             return self._set_status(email, "unsubscribed", reason)
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             changed = conn.execute(
                 "UPDATE memberships SET changed_at = iif(status = 'active', ?, changed_at), "
                 "reason = iif(status = 'active', ?, reason), status = 'unsubscribed' "
@@ -348,7 +365,7 @@ class SubscriberStore:
         must be `active`), and never puts someone on a list they were not on: checked in
         the same statement, so a complaint recorded meanwhile cannot be overridden.
         """
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return conn.execute(
                 "UPDATE memberships SET status = 'active', changed_at = ?, reason = ? "
                 "WHERE subscriber_id = ? AND status = 'unsubscribed' "
@@ -367,7 +384,7 @@ class SubscriberStore:
     def _set_status(self, email: str, status: str, reason: str) -> Subscriber:
         # An unknown address is recorded too, so that a later import cannot add it back.
         now = utc_now()
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO subscribers (email, key, status, status_changed_at, status_reason,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
@@ -377,11 +394,12 @@ class SubscriberStore:
         return self.get(email)  # type: ignore[return-value]
 
     def merge(self, rows: Iterable[NewRow], list_name: str, *, resubscribe: bool = False,
-              resubscribe_bounced: bool = False, reason: str = "",
+              resubscribe_bounced: bool = False, reason: str = "", source: str = "",
               dry_run: bool = False) -> MergeResult:
         """Add or update many subscribers on one list in a single transaction.
 
-        Rows repeating an earlier row's address are left out and reported. Nothing is
+        Rows repeating an earlier row's address are left out and reported. Each row added
+        to the list gets a consent record from `source` (default: `reason`). Nothing is
         written if `dry_run`, but the counts are the same.
         """
         if not LIST_NAME.match(list_name):
@@ -392,16 +410,19 @@ class SubscriberStore:
         try:
             conn.execute("BEGIN")
             conn.executemany("INSERT INTO import_rows (row, key, email, name, fields, status,"
-                             " status_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             " status_at, reason, consent_at, confirmed_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              ((r.row, r.key, r.email, r.name, _json(r.fields), r.status,
-                               r.status_at, r.reason) for r in rows))
+                               r.status_at, r.reason, r.consent_at, r.confirmed_at)
+                              for r in rows))
             conn.execute("COMMIT")
             conn.execute("CREATE INDEX temp.import_rows_key ON import_rows (key, row)")
             duplicates = conn.execute(_DUPLICATES).fetchall()
             conn.executemany("DELETE FROM import_rows WHERE row = ?", ((r,) for r, _ in duplicates))
             params = {"list": list_name, "now": utc_now(), "reason": reason,
-                      "resub": resubscribe, "bounced": resubscribe_bounced}
-            with self._transaction(commit=not dry_run):
+                      "source": source or reason or "added", "resub": resubscribe,
+                      "bounced": resubscribe_bounced}
+            with self.transaction(commit=not dry_run):
                 conn.execute("INSERT OR IGNORE INTO lists (name, created_at) VALUES (:list, :now)",
                              params)
                 for statement in _MERGE:
