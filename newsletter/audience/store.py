@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..config import Settings
 from ..database import open_database, utc_now
 from ..errors import StoreError
 from ..grammar import LIST_NAME
@@ -62,7 +63,12 @@ _MERGE = (
     FROM subscribers s LEFT JOIN memberships m
         ON m.subscriber_id = s.id AND m.list_id = (SELECT id FROM lists WHERE name = :list)
     WHERE s.key = import_rows.key""",
-    "UPDATE import_rows SET state = iif(status = 'active', 'added', status) WHERE sid IS NULL",
+    # An erased address is known by its keyed hash only; nothing but its owner's own
+    # confirmation on the sign-up form brings it back.
+    """UPDATE import_rows SET state = iif(status = 'active', 'suppressed', 'unchanged')
+    WHERE EXISTS (SELECT 1 FROM erased) AND address_hash(key) IN (SELECT hash FROM erased)""",
+    """UPDATE import_rows SET state = iif(status = 'active', 'added', status)
+    WHERE sid IS NULL AND state IS NULL""",
     # Empty cells never erase what the store knows; a resubscription is dated.
     """UPDATE subscribers SET
         name = CASE WHEN r.name != '' THEN r.name ELSE subscribers.name END,
@@ -84,7 +90,8 @@ _MERGE = (
            iif(status = 'active', json_patch('{}', fields), '{}'), status,
            iif(status = 'active', :now, coalesce(nullif(status_at, ''), :now)),
            iif(status = 'active', :reason, reason), :now
-    FROM import_rows WHERE sid IS NULL ORDER BY row""",
+    FROM import_rows WHERE sid IS NULL AND state NOT IN ('suppressed', 'unchanged')
+    ORDER BY row""",
     """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
     SELECT s.id, (SELECT id FROM lists WHERE name = :list), 'active', :now, :reason
     FROM import_rows r JOIN subscribers s ON s.key = r.key WHERE r.state = 'added'
@@ -206,9 +213,40 @@ def _json(fields: dict[str, str]) -> str:
 class SubscriberStore:
     """Subscribers and lists in the SQLite file at `path` (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, address_hash: Callable[[str], str] | None = None) -> None:
+        """`address_hash` (Signer.address_hash) recognises erased addresses; a store that
+        holds some refuses to add anyone without it."""
         self.path = path
         self._conn = open_database(path)
+        self._hash = address_hash
+        self._conn.create_function("address_hash", 1, self._address_hash, deterministic=True)
+
+    def _address_hash(self, key: str) -> str:
+        if self._hash is None:  # checked before any statement calls it; see _check_erased
+            raise StoreError(f"{self.path}: this command was not given the key that "
+                             "recognises erased addresses")
+        return self._hash(key)
+
+    def hash_of(self, email: str) -> str:
+        """The keyed hash an erasure keeps of `email`."""
+        return self._address_hash(self.key_of(email))
+
+    def _check_erased(self) -> bool:
+        """True if the store holds erased addresses (and can recognise them)."""
+        if self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM erased)").fetchone()[0]:
+            return False
+        if self._hash is None:
+            raise StoreError(f"{self.path} holds erased addresses, and this command was not "
+                             "given the key that recognises them")
+        return True
+
+    def erased_at(self, email: str) -> str | None:
+        """When this address was erased (it is kept as a keyed hash only), or None."""
+        if not self._check_erased():
+            return None
+        row = self._conn.execute("SELECT erased_at FROM erased WHERE hash = ?",
+                                 (self.hash_of(email),)).fetchone()
+        return row[0] if row else None
 
     def __enter__(self) -> SubscriberStore:
         return self
@@ -239,7 +277,8 @@ class SubscriberStore:
             raise
         self._conn.execute("COMMIT" if commit else "ROLLBACK")
 
-    def _key(self, email: str) -> str:
+    def key_of(self, email: str) -> str:
+        """The unique key of `email`; StoreError if it is not a valid address."""
         try:
             return address_key(email.strip())
         except ValueError as exc:
@@ -327,7 +366,7 @@ class SubscriberStore:
             fields: dict[str, str] | None = None, *, resubscribe: bool = False,
             resubscribe_bounced: bool = False, reason: str = "added by hand") -> str:
         """Add one address to a list: 'added', 'updated', 'unchanged' or 'suppressed'."""
-        row = NewRow(1, email.strip(), self._key(email), name.strip(), fields or {})
+        row = NewRow(1, email.strip(), self.key_of(email), name.strip(), fields or {})
         result = self.merge([row], list_name, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced, reason=reason)
         return next(state for state in ("added", "updated", "unchanged", "suppressed")
@@ -339,10 +378,10 @@ class SubscriberStore:
             return conn.execute(
                 "DELETE FROM memberships WHERE subscriber_id = (SELECT id FROM subscribers "
                 "WHERE key = ?) AND list_id = (SELECT id FROM lists WHERE name = ?)",
-                (self._key(email), list_name)).rowcount > 0
+                (self.key_of(email), list_name)).rowcount > 0
 
     def unsubscribe(self, email: str, list_name: str | None = None,
-                    reason: str = "") -> Subscriber:
+                    reason: str = "") -> Subscriber | None:
         """Suppress an address: on one list if `list_name` is given, else everywhere."""
         if list_name is None:
             return self._set_status(email, "unsubscribed", reason)
@@ -352,7 +391,7 @@ class SubscriberStore:
                 "reason = iif(status = 'active', ?, reason), status = 'unsubscribed' "
                 "WHERE subscriber_id = (SELECT id FROM subscribers WHERE key = ?) "
                 "AND list_id = (SELECT id FROM lists WHERE name = ?) "
-                "RETURNING subscriber_id", (utc_now(), reason, self._key(email), list_name))
+                "RETURNING subscriber_id", (utc_now(), reason, self.key_of(email), list_name))
             found = changed.fetchone()
         if found is None:
             raise StoreError(f"{email} is not on the list {list_name}")
@@ -373,25 +412,28 @@ class SubscriberStore:
                 "AND (SELECT status FROM subscribers WHERE id = ?) = 'active'",
                 (utc_now(), reason, subscriber_id, list_name, subscriber_id)).rowcount > 0
 
-    def mark_bounced(self, email: str, reason: str) -> Subscriber:
+    def mark_bounced(self, email: str, reason: str) -> Subscriber | None:
         """A hard bounce: never mail this address again unless told to explicitly."""
         return self._set_status(email, "bounced", reason)
 
-    def mark_complained(self, email: str, reason: str) -> Subscriber:
+    def mark_complained(self, email: str, reason: str) -> Subscriber | None:
         """A spam complaint: suppress like an unsubscribe."""
         return self._set_status(email, "complained", reason)
 
-    def _set_status(self, email: str, status: str, reason: str) -> Subscriber:
-        # An unknown address is recorded too, so that a later import cannot add it back.
+    def _set_status(self, email: str, status: str, reason: str) -> Subscriber | None:
+        # An unknown address is recorded too, so that a later import cannot add it back;
+        # an erased one is suppressed already, and stays a hash (None).
         now = utc_now()
+        if self._hash is not None and self.get(email) is None and self.erased_at(email):
+            return None
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO subscribers (email, key, status, status_changed_at, status_reason,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
                 "status = excluded.status, status_changed_at = excluded.status_changed_at, "
                 "status_reason = excluded.status_reason WHERE status != excluded.status",
-                (email.strip(), self._key(email), status, now, reason, now))
-        return self.get(email)  # type: ignore[return-value]
+                (email.strip(), self.key_of(email), status, now, reason, now))
+        return self.get(email)
 
     def merge(self, rows: Iterable[NewRow], list_name: str, *, resubscribe: bool = False,
               resubscribe_bounced: bool = False, reason: str = "", source: str = "",
@@ -418,6 +460,7 @@ class SubscriberStore:
             conn.execute("COMMIT")
             conn.execute("CREATE INDEX temp.import_rows_key ON import_rows (key, row)")
             duplicates = conn.execute(_DUPLICATES).fetchall()
+            self._check_erased()
             conn.executemany("DELETE FROM import_rows WHERE row = ?", ((r,) for r, _ in duplicates))
             params = {"list": list_name, "now": utc_now(), "reason": reason,
                       "source": source or reason or "added", "resub": resubscribe,
@@ -436,3 +479,11 @@ class SubscriberStore:
         return MergeResult(counts.get("added", 0), counts.get("updated", 0),
                            counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates,
                            {status: counts.get(status, 0) for status in SUPPRESSING})
+
+
+def store_for(settings: Settings, path: Path | None = None) -> SubscriberStore:
+    """The store at `path` (default: the configured database), able to recognise erased
+    addresses with the newsletter's secret."""
+    from .tokens import signer_for
+
+    return SubscriberStore(path or settings.database_path, signer_for(settings).address_hash)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..audience.store import SubscriberStore
+from ..audience.store import SubscriberStore, store_for
 from ..audience.tokens import signer_for
 from ..compose.render import ComposedEmail
 from ..config import Settings
@@ -69,7 +69,7 @@ class Campaign:
         self.lock = SendLock(self.database, self.issue)
         self.lock.acquire()  # before anything else: a second sender stops here
         try:
-            self.store = SubscriberStore(self.database)
+            self.store = store_for(settings)
             self.ledger = Ledger(open_database(self.database, threads=True), self.database,
                                  self.issue)
         except BaseException:
