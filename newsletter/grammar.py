@@ -13,7 +13,8 @@ PLACEHOLDER = re.compile(f"%%({FIELD_NAME})%%")  # group 1: the field's name
 FIELD = re.compile(FIELD_NAME)
 LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe"})  # paths of `newsletter serve`
+RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe", "subscribe", "confirm",
+                            "preferences"})  # paths of `newsletter serve`
 
 
 def placeholder(name: str) -> str:

@@ -125,6 +125,10 @@ class Signer:
         values = self.verify("preferences", token, 1)
         return int(values[0]) if values and values[0].isdigit() else None
 
+    def subkey(self, purpose: str) -> bytes:
+        """A key of its own for another library's signatures (ALTCHA's challenges)."""
+        return hmac.new(self._secret, b"key:" + purpose.encode(), hashlib.sha256).digest()
+
     def address_hash(self, key: str) -> str:
         """The keyed hash an erased address leaves: no one without the secret can test an
         address against it, as they could against a plain SHA-256."""

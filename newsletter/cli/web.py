@@ -17,6 +17,7 @@ issues_option = click.option(
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(build_archive)
+    cli.add_command(form)
 
 
 @click.command()
@@ -94,3 +95,33 @@ def build_archive(ctx: click.Context, out_dir: Path, issues_dir: Path | None) ->
     slugs = ", ".join(f"{entry.issue.slug}/" for entry in entries) or "no issue sent yet"
     click.echo(f"wrote {shown(out_dir / 'index.html')} and {len(entries)} issue(s): {slugs}")
     click.echo(f"publish {shown(out_dir)}/ so that it answers at {settings.base_url}/")
+
+
+@click.command()
+@click.pass_context
+def form(ctx: click.Context) -> None:
+    """Print the sign-up form as HTML, to paste into a page of another website.
+
+    A plain <form> that posts to <base_url>/subscribe, with the lists of [signup] lists,
+    the consent wording and a hidden field against bots; no JavaScript. Style it with the
+    site's CSS (class newsletter-signup), and list the site in [signup] embed_origins.
+
+    \b
+    Example:
+      newsletter form > signup-snippet.html
+    """
+    from urllib.parse import urlsplit
+
+    from ..audience.tokens import signer_for
+    from ..errors import ConfigError
+    from ..web.signup import snippet
+
+    settings = settings_for(ctx)
+    if not settings.signup_lists:
+        raise ConfigError("no sign-up form: set lists = [\"...\"] under [signup] in "
+                          "newsletter.toml (the lists people may choose)")
+    click.echo(snippet(settings, signer_for(settings)))
+    if not settings.signup_embed_origins:
+        click.echo("note: add the site that shows this form to embed_origins under [signup], "
+                   "e.g. embed_origins = [\"https://www.example.org\"]; until then the form "
+                   f"works on {urlsplit(settings.base_url).netloc} only", err=True)

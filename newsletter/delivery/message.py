@@ -55,7 +55,7 @@ def address_header(name: str, email: str, source: str) -> str:
     return f"{Header(name, 'utf-8').encode(linesep=chr(13) + chr(10))} <{email}>"
 
 
-class _Part:
+class EncodedPart:
     """One text part, pre-encoded around its placeholders."""
 
     def __init__(self, content_type: str, body: str, fixed: Mapping[str, str], *,
@@ -102,8 +102,8 @@ class MessageFactory:
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         fixed = {"web_url": self.web_url}
         html_body = composed.html_with_assets(self.web_url)
-        self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
-                      _Part("text/html", html_body, fixed, escape=True))
+        self.parts = (EncodedPart("text/plain", composed.text, fixed, escape=False),
+                      EncodedPart("text/html", html_body, fixed, escape=True))
         self.boundary = "=_nl_" + secrets.token_hex(12)
         self.common = self._common_headers(date or dt.datetime.now(dt.UTC))
 
