@@ -17,12 +17,13 @@ PREHEADER_WARNING_CHARS = 150
 IMAGE_WARNING_BYTES = 300_000
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
 STYLE_ELEMENT = re.compile(r"(?is)<style\b.*?</style>")  # compact CSS writes `}}` legitimately
-RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "web_url"})
+RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "preferences_url", "web_url"})
 # Sample values about as long as real ones, so the size check measures what is sent.
 SAMPLE_VALUES = {
     "name": "Maximiliane Oberholzer-Lindqvist",
     "email": "maximiliane.oberholzer@municipality.example.org",
     "unsubscribe_url": "https://newsletter.example.org/unsubscribe/" + "x" * 86,
+    "preferences_url": "https://newsletter.example.org/preferences/" + "x" * 30,
     "web_url": "https://newsletter.example.org/2020-01/",
 }
 

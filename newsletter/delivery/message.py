@@ -150,6 +150,10 @@ class MessageFactory:
         token = self.signer.unsubscribe_token(subscriber, list_name)
         return f"{self.base_url}/unsubscribe/{token}"
 
+    def preferences_url(self, recipient: Recipient) -> str:
+        subscriber = TEST_SUBSCRIBER_ID if self.test else recipient.subscriber_id
+        return f"{self.base_url}/preferences/{self.signer.preferences_token(subscriber)}"
+
     def personalise(self, recipient: Recipient) -> Personalised:
         """One recipient's message; its Message-ID is the same on every retry."""
         message_id = self.message_id(recipient)
@@ -157,7 +161,7 @@ class MessageFactory:
         name = recipient.name or self.settings.name_fallback
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
-                      web_url=self.web_url)
+                      preferences_url=self.preferences_url(recipient), web_url=self.web_url)
         list_unsubscribe = f"<{unsubscribe}>"
         if self.unsubscribe_mailto:
             list_unsubscribe += (f",\r\n <mailto:{self.unsubscribe_mailto}?subject="

@@ -24,6 +24,7 @@ from ..config import Settings
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
 from .http import MAX_BODY, PAGE_POLICY, Response, html_page, message_page, read_form, refuse
+from .preferences import PreferencePages
 from .signup import SignupPages
 
 __all__ = ["MAX_BODY", "WebApp"]
@@ -58,6 +59,7 @@ class WebApp:
         # sleeps in steps of up to 100 ms; other processes still meet the busy timeout.
         self._write_lock = threading.Lock()
         self.signup = SignupPages(settings, signer, self._store, self._write_lock)
+        self.preferences = PreferencePages(settings, signer, self._store, self._write_lock)
 
     def __call__(self, environ: dict[str, object], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -76,8 +78,9 @@ class WebApp:
         return [b"" if method == "HEAD" else response.body]
 
     def route(self, method: str, path: str, environ: dict[str, object]) -> Response:
-        if (answer := self.signup.route(method, path, environ)) is not None:
-            return answer
+        for pages_ in (self.signup, self.preferences):  # sign-up, confirmation, preferences
+            if (answer := pages_.route(method, path, environ)) is not None:
+                return answer
         if match := _ACTION.fullmatch(path):
             action, token = match.groups()
             if action == "resubscribe":
