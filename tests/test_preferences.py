@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from test_signup import configure
+from test_signup import configure, footer_path
 from test_web import (
     ISSUE,
     assert_plain_page,
@@ -21,14 +20,6 @@ from test_web import (
 )
 
 from newsletter.audience import consent
-
-
-def footer_path(message) -> str:  # type: ignore[no-untyped-def]
-    """The preferences link of a received message, in both parts, as a path."""
-    text = message.get_body(("plain",)).get_content()
-    [url] = re.findall(r"https://newsletter\.efus\.eu/preferences/\S+", text)
-    assert f'href="{url}"' in message.get_body(("html",)).get_content()
-    return urlsplit(url).path
 
 
 def test_the_footer_link_of_every_email_opens_that_persons_preferences(project: Path) -> None:

@@ -75,6 +75,14 @@ def confirm_path(message: email.message.EmailMessage) -> str:
     return urlsplit(url).path
 
 
+def footer_path(message: email.message.EmailMessage) -> str:
+    """The preferences link of a received issue, the same in both parts, as a path."""
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [url] = re.findall(r"https://newsletter\.efus\.eu/preferences/\S+", text)
+    assert f'href="{url}"' in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return urlsplit(url).path
+
+
 def status(project: Path, address: str) -> str | None:
     with store(project) as subscribers:
         found = subscribers.get(address)
@@ -178,6 +186,9 @@ def test_bots_strangers_and_mistakes_send_nothing(project: Path, served: Site,
     elsewhere = served.post("/subscribe", {"form_token": token, **SIGNUP},
                             headers={"Origin": "https://evil.example"})
     assert_plain_page(elsewhere, 403)
+    unknown = served.post("/subscribe", {"form_token": token, **SIGNUP},
+                          headers={"Origin": "null"})  # a site whose pages send no Referer
+    assert unknown.status_code == 400 and "press Subscribe once more" in unknown.text
     for bad, says in (({"email": "ana@"}, "does not look complete"),
                       ({"email": "ana@example.org\r\nBcc: x@example.org"}, "does not look"),
                       ({"list:members": ""}, "at least one list"),
@@ -275,3 +286,48 @@ def test_newsletter_form_prints_a_form_another_site_can_carry(project: Path,
     with sqlite3.connect(project / "newsletter.db") as db:
         assert db.execute("SELECT source FROM consents").fetchall() == [
             ("sign-up form on https://efus.eu",)]
+
+
+@pytest.mark.browser
+def test_in_chromium_sign_up_confirm_and_open_the_next_issues_preferences_link(
+        project: Path, smtp: SmtpServer, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    configure(project, smtp)
+    site = start(project)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        problems: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: problems.append(message.text))
+        page.goto(f"{site.url}subscribe")
+        page.get_by_label("Email address").fill("ana@example.org")
+        page.get_by_label("Name (optional)").fill("Ana Lopez")
+        page.get_by_label("members").check()
+        page.get_by_role("button", name="Subscribe").click()
+        expect(page.locator("h1")).to_have_text("Please check your inbox")
+
+        [confirmation] = mails(smtp)  # the mail has arrived at the SMTP server
+        page.goto(site.url + confirm_path(confirmation).lstrip("/"))
+        expect(page.locator("h1")).to_have_text("Confirm your subscription to Efus Newsletter")
+        assert status(project, "ana@example.org") == "pending"
+        page.get_by_role("button", name="Confirm my subscription").click()
+        expect(page.locator("h1")).to_have_text("You are subscribed")
+        assert members(project, "members") == ["ana@example.org"]
+
+        sent = run_cli("send", "issues/2020-01.yaml", "--list", "members", "--yes",
+                       "--transport", f"smtp://127.0.0.1:{smtp.port}?tls=off", cwd=project)
+        assert sent.returncode == 0, sent.stderr
+        issue = mails(smtp)[-1]
+        assert issue["Subject"].startswith("Efus Newsletter") and "List-Id" in issue
+        page.goto(site.url + footer_path(issue).lstrip("/"))
+        expect(page.locator("h1")).to_have_text("Your preferences")
+        expect(page.get_by_label("members")).to_be_checked()
+        assert context.cookies() == []
+        assert all(url.startswith(site.url) for url in requested), requested
+        assert problems == [], problems  # e.g. a Content-Security-Policy violation
+    finally:
+        context.close()
+        site.stop()

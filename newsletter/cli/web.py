@@ -33,12 +33,14 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: str,
           issues_dir: Path | None) -> None:
-    """Answer the unsubscribe links of sent messages and serve the archive of issues.
+    """Answer the links of sent messages, the sign-up form and the archive of issues.
 
     POST /unsubscribe/TOKEN with List-Unsubscribe=One-Click unsubscribes at once (RFC
-    8058); GET shows a page with a button. / lists the issues whose send has started,
-    newest first, and /SLUG/ shows each one's web version. Run it behind a reverse proxy
-    that answers at base_url over https (see README).
+    8058); GET shows a page with a button. /subscribe is the sign-up form ([signup] in
+    newsletter.toml), /confirm/TOKEN its confirmation link, /preferences/TOKEN each
+    subscriber's page. / lists the issues whose send has started, newest first, and /SLUG/
+    shows each one's web version. Run it behind a reverse proxy that answers at base_url
+    over https (see README).
 
     \b
     Example:

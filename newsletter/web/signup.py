@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FORM_LIFETIME = 86400.0  # a form page left open longer is shown again, filled in
 PURGE_EVERY = 3600.0  # seconds between clean-ups of sign-ups never confirmed
 EMBED = "embed"  # the form token of `newsletter form`'s snippet
+OWN = "own"  # a form posted from a page of ours
 SCRIPT_POLICY = PAGE_POLICY.replace("default-src 'none';", "default-src 'none'; "
                                     "script-src 'self';")
 
@@ -102,9 +103,10 @@ class SignupPages:
         if fields is None:
             return message_page(self.settings, 413, "Nothing was sent", "The request is too "
                                 "large.")
-        origin = str(environ.get("HTTP_ORIGIN") or "")
-        if origin and origin not in self.origins(environ):
-            log.info("sign-up refused: a form posted from %s", origin[:100])
+        origin = self.origin(environ)
+        if origin is None:
+            log.info("sign-up refused: a form posted from %s",
+                     str(environ.get("HTTP_ORIGIN"))[:100])
             return message_page(self.settings, 403, "This form cannot be sent from there",
                                 "Please subscribe on our own sign-up page.")
         if not self.limit.allow(self.client(environ)):
@@ -116,7 +118,7 @@ class SignupPages:
         if fields.get(HONEYPOT):
             log.info("sign-up ignored: the hidden field was filled in")
             return self.sent_page()
-        if not self.fresh(fields.get("form_token", "")) or (
+        if not origin or not self.fresh(fields.get("form_token", "")) or (
                 self.work and not self.work.verify(fields.get("altcha", ""))):
             return self.form_page(400, form, "Please press Subscribe once more to finish.")
         return self.request(form, origin, environ)
@@ -147,12 +149,21 @@ class SignupPages:
             return True
         return values[0].isdigit() and time.time() - int(values[0]) < FORM_LIFETIME
 
-    def origins(self, environ: dict[str, object]) -> set[str]:
-        """Where a browser may post the form from: our own pages and embed_origins."""
+    def origin(self, environ: dict[str, object]) -> str | None:
+        """Where the form was filled in: `own` (a page of ours, or no browser said), a site
+        of embed_origins, "" (unknown: show our form again), or None (another site)."""
+        origin = str(environ.get("HTTP_ORIGIN") or "")
+        if environ.get("HTTP_SEC_FETCH_SITE") == "same-origin" or not origin:
+            return OWN  # our pages send no Referer, so a browser says `Origin: null`
+        if origin == "null":
+            return ""
+        if origin in (o.rstrip("/") for o in self.settings.signup_embed_origins):
+            return origin
         own = urlsplit(self.base_url)
         scheme = str(environ.get("wsgi.url_scheme") or "http")
-        return {f"{own.scheme}://{own.netloc}", f"{scheme}://{environ.get('HTTP_HOST', '')}",
-                *(o.rstrip("/") for o in self.settings.signup_embed_origins)}
+        if origin in (f"{own.scheme}://{own.netloc}", f"{scheme}://{environ.get('HTTP_HOST')}"):
+            return OWN
+        return None
 
     def client(self, environ: dict[str, object]) -> str:
         header = self.settings.signup_client_ip_header
@@ -164,8 +175,7 @@ class SignupPages:
 
     def request(self, form: Form, origin: str, environ: dict[str, object]) -> Response:
         s = self.settings
-        source = (f"sign-up form at {self.base_url}/subscribe" if not origin or
-                  origin in self.origins(environ) - set(s.signup_embed_origins)
+        source = (f"sign-up form at {self.base_url}/subscribe" if origin == OWN
                   else f"sign-up form on {origin}")
         ask = signup.SignupRequest(form.email, form.name, form.lists, form.language, source,
                                    s.signup_consent_text,
