@@ -7,6 +7,7 @@ import email.policy
 import html
 import json
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import altcha
 import pytest
 import requests
-from conftest import run_cli
+from conftest import REPO, run_cli
 from smtp_server import Behaviour, SmtpServer
 from test_web import Site, assert_plain_page, signer, start, store, subscribe
 
@@ -331,3 +332,59 @@ def test_in_chromium_sign_up_confirm_and_open_the_next_issues_preferences_link(
     finally:
         context.close()
         site.stop()
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_limit_and_may_be_kept(
+        project: Path, smtp: SmtpServer) -> None:
+    configure(project, smtp, per_client_per_hour=1, client_ip_header="X-Real-IP",
+              record_client_ip=True)
+    site = start(project)
+    try:
+        codes = [site.post("/subscribe", {"form_token": form_token(site), **SIGNUP,
+                                          "email": f"p{n}@example.org"},
+                           headers={"X-Real-IP": ip}).status_code
+                 for n, ip in enumerate(["192.0.2.1", "192.0.2.2", "192.0.2.1"])]
+    finally:
+        site.stop()
+    assert codes == [200, 200, 429]
+    with sqlite3.connect(project / "newsletter.db") as db:
+        assert db.execute("SELECT client_ip FROM consents ORDER BY id").fetchall() == [
+            ("192.0.2.1",), ("192.0.2.2",)]
+
+
+def test_the_language_chosen_picks_the_themes_mail_in_that_language(
+        project: Path, smtp: SmtpServer) -> None:
+    shutil.copytree(REPO / "templates" / "default", project / "templates" / "default")
+    (project / "templates/default/signup/confirm.fr.txt.j2").write_text(
+        '{% set subject = "Confirmez votre inscription" %}Bonjour {{ name }},\n'
+        "confirmez ici : {{ confirm_url }}\n", encoding="utf-8")
+    configure(project, smtp, languages=["en", "fr"])
+    site = start(project)
+    try:
+        sign_up(site, language="fr")
+        sign_up(site, email="ben@example.org", language="en")
+    finally:
+        site.stop()
+    french, english = mails(smtp)
+    assert french["Subject"] == "Confirmez votre inscription"
+    assert "Bonjour Ana Lopez" in french.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert english["Subject"] == "Please confirm your subscription to Efus Newsletter"
+    confirm_path(french)  # the HTML part falls back to the theme's confirm.html.j2
+    with store(project) as subscribers:
+        assert subscribers.get("ana@example.org").fields == {"language": "fr"}  # type: ignore[union-attr]
+
+
+def test_sign_ups_never_confirmed_are_forgotten_after_the_link_expires(project: Path) -> None:
+    from newsletter.audience import signup
+    from newsletter.audience.store import SubscriberStore
+
+    with SubscriberStore(project / "newsletter.db", signer(project).address_hash) as opened:
+        signup.request(opened, signup.SignupRequest("ana@example.org", "Ana", ["members"], "",
+                                                    "test", "wording", None),
+                       interval=86400, now=time.time())
+        opened.add("ben@example.org", "members")
+        assert signup.purge_pending(opened, older_than=3600) == 0
+        assert signup.purge_pending(opened, older_than=-60) == 1
+        assert opened.get("ana@example.org") is None
+        assert opened.get("ben@example.org") is not None
+        assert consent.of_subscriber(opened.connection, 1) == []
