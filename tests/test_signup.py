@@ -29,10 +29,10 @@ SIGNUP = {"email": "ana@example.org", "name": "Ana Lopez", "list:members": "1"}
 def configure(project: Path, smtp: SmtpServer | None, **signup: object) -> None:
     """[signup] with `signup` on top of two public lists; mail to the SMTP server."""
     config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
+    text = re.sub(r"\n\[signup\]\n.*\Z", "", config.read_text(encoding="utf-8"), flags=re.S)
     if smtp is not None:
-        text = text.replace('transport = "outbox://outbox"',
-                            f'transport = "smtp://127.0.0.1:{smtp.port}?tls=off"')
+        text = re.sub(r'\ntransport = "[^"]*"',
+                      f'\ntransport = "smtp://127.0.0.1:{smtp.port}?tls=off"', text)
     settings = {"lists": ["members", "partners"], **signup}
     text += "\n[signup]\n" + "".join(f"{key} = {json.dumps(value)}\n"
                                      for key, value in settings.items())
@@ -142,6 +142,10 @@ def test_a_sign_up_mails_one_confirmation_and_only_its_button_subscribes(
     again = served.post(path)
     assert again.status_code == 200 and "You had already confirmed" in again.text
     assert len(mails(smtp)) == 1
+    with store(project) as subscribers:
+        subscribers.unsubscribe("ana@example.org", reason="changed her mind")
+    assert served.post(path).status_code == 200  # an old link never undoes a later change
+    assert status(project, "ana@example.org") == "unsubscribed"
 
 
 def test_the_answer_is_the_same_whatever_the_address_and_only_confirming_brings_one_back(
@@ -235,6 +239,12 @@ def test_a_mail_that_could_not_leave_can_be_asked_for_again(project: Path) -> No
         finally:
             site.stop()
         assert len(mails(smtp)) == 1
+    configure(project, SmtpServer())  # a relay that is not running: nothing listens there
+    site = start(project)
+    try:
+        assert_plain_page(sign_up(site, email="ben@example.org"), 503)
+    finally:
+        site.stop()
 
 
 def test_the_proof_of_work_is_checked_and_counts_once(project: Path, smtp: SmtpServer) -> None:
