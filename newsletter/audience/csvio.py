@@ -43,6 +43,7 @@ MAILCHIMP_HEADERS = {"memberrating", "leid", "euid", "optintime", "unsubtime", "
 STATUSES = {"subscribed": "active", "active": "active", "unsubscribed": "unsubscribed",
             "bounced": "bounced", "cleaned": "bounced", "complained": "complained"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_MAILCHIMP_TIME = re.compile(r"(\d{4}-[01]\d-[0-3]\d) ([0-2]\d:[0-5]\d:[0-5]\d)\Z")
 
 
 @dataclass
@@ -238,21 +239,25 @@ def _left(number: int, cell: dict[str, str], mailchimp: bool,
     else:
         details = []
     reason = f"{status} {origin}" + "".join(f"; {d}" for d in details if d)
-    return (status, _utc(number, when, summary), reason)
+    return (status, _utc(number, when, summary, strict=True), reason)
 
 
 def _campaign(title: str) -> str:
     return f"campaign: {title}" if title else ""
 
 
-def _utc(number: int, when: str, summary: ImportSummary) -> str:
+def _utc(number: int, when: str, summary: ImportSummary, *, strict: bool = False) -> str:
     """A Mailchimp time (`2020-01-15 09:00:00`, UTC) or ISO 8601 time, as the store keeps it.
 
     A time that cannot be read is replaced by the time of the import: the row still
-    suppresses its address, and the note says so.
+    suppresses its address, and the note says so. Mailchimp's own spelling is rewritten
+    without parsing (a million rows' OPTIN_TIME) unless `strict` (a status time, which the
+    store reads back).
     """
     if not when:
         return ""
+    if not strict and (plain := _MAILCHIMP_TIME.match(when)):
+        return f"{plain[1]}T{plain[2]}Z"
     try:
         parsed = dt.datetime.fromisoformat(when)
     except ValueError:
