@@ -65,7 +65,7 @@ class SignupPages:
         self.limit = ClientLimit(settings.signup_per_client_per_hour)
         self.work = (ProofOfWork(signer.subkey("altcha"), settings.signup_proof_of_work_max,
                                  FORM_LIFETIME) if settings.signup_proof_of_work else None)
-        self.notices = Notices(settings)
+        self._notices: Notices | None = None  # the theme and DKIM key, read on first mail
         self._local = threading.local()  # one transport (an SMTP connection) per thread
         self._last_purge = 0.0
 
@@ -271,10 +271,12 @@ class SignupPages:
     def mail(self, kind: str, language: str, subscriber_id: int, email: str, name: str,
              values: dict[str, str]) -> bool:
         """Send one notice; False if it did not leave (the transport failed or deferred)."""
-        message = self.notices.get(kind, language).personalise(
-            Recipient(subscriber_id, email, name), values)
         transport = getattr(self._local, "transport", None)
         try:
+            if self._notices is None:
+                self._notices = Notices(self.settings)
+            message = self._notices.get(kind, language).personalise(
+                Recipient(subscriber_id, email, name), values)
             if transport is None:
                 transport = self._local.transport = self.transport()
             result = transport.send([message])[0]
