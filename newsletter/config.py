@@ -2,7 +2,8 @@
 
 Everything that belongs to the newsletter rather than to one issue lives here. Secrets never
 do: they come from the environment only (NEWSLETTER_SECRET, NEWSLETTER_SMTP_PASSWORD,
-NEWSLETTER_API_KEY), so that no file in the repository ever holds one.
+NEWSLETTER_API_KEY, NEWSLETTER_IMAP_PASSWORD and the webhook keys), so that no file in the
+repository ever holds one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ CONFIG_NAME = "newsletter.toml"
 DEFAULT_CONSENT = ("I would like to receive this newsletter by email. I can unsubscribe at "
                    "any time with the link at the bottom of every email.")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -31,7 +33,7 @@ class Settings:
     name: str = "Newsletter"
     sender: str = "Newsletter <newsletter@example.org>"
     reply_to: str | None = None
-    postal_address: str = "Set postal_address in newsletter.toml"
+    postal_address: str = ""  # required for bulk mail: `check` refuses an issue without
     base_url: str = "https://newsletter.example.org"
     template: str = "default"
     language: str = "en"
@@ -41,6 +43,7 @@ class Settings:
     # sending
     transport: str = "outbox://outbox"
     database: str = "newsletter.db"
+    busy_timeout: float = 30.0  # how long a send waits for another program holding the database
     reviewers: tuple[str, ...] = ()
     connections: int = 4
     rate_per_second: float = 0.0
@@ -74,6 +77,17 @@ class Settings:
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
     dkim_domain: str | None = None
+    # bounces and complaints
+    return_path: str | None = None  # bounces@domain: the envelope sender, as bounces+TOKEN@
+    soft_bounce_limit: int = 3  # soft bounces on this many ...
+    soft_bounce_sends: int = 5  # ... of an address's last sends make it bounced
+    imap: str | None = None  # imaps://user@host/FOLDER, read by `bounces fetch`
+    processed_folder: str = "Processed"
+    review_folder: str = "Review"
+    keep_dir: str = "bounces"  # where `bounces receive` keeps mail it did not record
+    webhook_max_age: float = 900.0  # a signed webhook older than this is a replay
+    postmark_user: str = "postmark"
+    sendgrid_public_key: str | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -122,16 +136,20 @@ SECTIONS: dict[str, dict[str, str]] = {
     "send": {k: k for k in ("transport", "database", "reviewers", "connections",
                             "rate_per_second", "rate_per_hour", "rate_per_day", "batch_size",
                             "retry_base", "retry_max_wait", "give_up_after",
-                            "max_consecutive_errors", "timeout", "ca_file")},
+                            "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
     "signup": {k: f"signup_{k}" for k in (
         "lists", "consent_text", "languages", "token_lifetime", "mail_interval",
         "per_client_per_hour", "client_ip_header", "record_client_ip", "proof_of_work",
         "proof_of_work_max", "welcome", "embed_origins")},
+    "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
+                               "processed_folder", "review_folder", "keep_dir",
+                               "webhook_max_age", "postmark_user", "sendgrid_public_key")},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
-             "signup_token_lifetime", "signup_mail_interval"}
+             "webhook_max_age", "busy_timeout", "signup_token_lifetime",
+             "signup_mail_interval"}
 
 
 def bundled_templates() -> Path:
@@ -165,9 +183,35 @@ def load_settings(config: Path | None = None, near: Path | None = None,
     except FileNotFoundError:
         raise ConfigError(f"{config}: no such file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config}: {exc}") from None
+        raise ConfigError(_toml_problem(config, str(exc))) from None
     values = _flatten(config, data)
     return _with_env(Settings(root=config.resolve().parent, source=config, **values), env)
+
+
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _toml_problem(config: Path, message: str) -> str:
+    """`newsletter.toml:3: what to do` for the common mistakes, TOML's own words after."""
+    where = _TOML_WHERE.search(message)
+    if where is None:
+        return f"{config}: {message}"
+    number, detail = int(where.group(1)), message[:where.start()]
+    try:
+        line = config.read_text(encoding="utf-8").splitlines()[number - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        line = ""
+    key, equals, value = line.partition("=")
+    value = value.strip()
+    if detail.startswith("Illegal character '\\n'") or detail.startswith("Unterminated string"):
+        plain = "this quoted value is never closed: add the closing quote"
+    elif detail.startswith("Invalid value") and equals and value[:1] not in "\"'[{":
+        plain = f"put the text in double quotes: {key.strip()} = \"{value}\""
+    elif detail.startswith("Expected '=' after a key") and ":" in line:
+        plain = "write key = value (TOML uses '=', not ':')"
+    else:
+        plain = detail
+    return f"{config}:{number}: {plain}" + (f" (TOML: {detail})" if plain != detail else "")
 
 
 def _with_env(settings: Settings, env: dict[str, str]) -> Settings:
@@ -206,6 +250,9 @@ def _flatten(config: Path, data: dict[str, Any]) -> dict[str, Any]:
 def _coerce(name: str, kind: str, value: Any) -> Any:
     if name in DURATIONS:
         return parse_duration(value)
+    if name == "return_path" and not (isinstance(value, str) and RETURN_PATH.match(value)):
+        raise ValueError(f"expected an address such as bounces@news.example.org, without '+' "
+                         f"(the program adds +TOKEN to it), got {value!r}")
     if kind.startswith("tuple"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")

@@ -112,7 +112,52 @@ MIGRATIONS: list[Migration] = [
         );
         CREATE INDEX approvals_by_issue ON approvals (issue, id);
     """),
-    Migration(5, "pending subscribers, consent records, erased addresses, sign-up mails", """
+    Migration(5, "bounces and complaints: Message-IDs, delivery events, webhook nonces", """
+        ALTER TABLE deliveries ADD COLUMN message_id TEXT;  -- as handed over, with <>
+        CREATE INDEX deliveries_by_message_id ON deliveries (message_id)
+            WHERE message_id IS NOT NULL;
+        CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id, send_id);
+        CREATE TABLE delivery_events (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,       -- the same report twice is one event
+            delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+            send_id INTEGER NOT NULL,
+            subscriber_id INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'blocked', 'complaint')),
+            source TEXT NOT NULL,                 -- pipe, imap, postmark, sendgrid, mailgun
+            status TEXT NOT NULL DEFAULT '',      -- the enhanced status code, e.g. 5.1.1
+            diagnostic TEXT NOT NULL DEFAULT '',  -- what the remote server said, cut short
+            recipient TEXT NOT NULL DEFAULT '',   -- the address the report names
+            occurred_at REAL,                     -- when the report says it happened
+            recorded_at REAL NOT NULL
+        );
+        CREATE INDEX delivery_events_by_send ON delivery_events (send_id, kind);
+        CREATE INDEX delivery_events_by_subscriber ON delivery_events (subscriber_id, send_id);
+        CREATE TABLE webhook_nonces (             -- signed webhook requests already seen
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (provider, nonce)
+        ) WITHOUT ROWID;
+        CREATE INDEX webhook_nonces_by_time ON webhook_nonces (seen_at);
+    """),
+    Migration(6, "the transport each send goes through", """
+        ALTER TABLE sends ADD COLUMN transport TEXT;  -- its URL without secrets; NULL before
+    """),
+    Migration(7, "the versions of the composed issue a send has gone out with", """
+        CREATE TABLE send_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            send_id INTEGER NOT NULL REFERENCES sends (id),
+            content_hash TEXT NOT NULL,           -- the composed email from this run on
+            issue_date TEXT,                      -- the issue's date: tells another issue
+            source TEXT,                          -- that reuses the slug; NULL before v7
+            since REAL NOT NULL                   -- the first run with this version
+        );
+        CREATE INDEX send_versions_by_send ON send_versions (send_id, id);
+        INSERT INTO send_versions (send_id, content_hash, since)
+            SELECT id, content_hash, coalesce(started_at, created_at) FROM sends;
+    """),
+    Migration(8, "pending subscribers, consent records, erased addresses, sign-up mails", """
         -- SQLite cannot change a CHECK constraint: the table is rebuilt, ids and their
         -- AUTOINCREMENT counter kept; memberships point at it again once it is renamed.
         DROP VIEW active_recipients;
@@ -179,11 +224,13 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def open_database(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+def open_database(path: Path, *, threads: bool = False,
+                  busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """Open (creating it mode 0600) the database at `path` and apply pending migrations.
 
     With `threads`, the connection may be used from several threads; the caller then
-    serialises every use with a lock of its own (the send ledger does).
+    serialises every use with a lock of its own (the send ledger does). `busy_timeout` is
+    how long a write waits for another process's transaction before it fails.
     """
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -192,7 +239,7 @@ def open_database(path: Path, *, threads: bool = False) -> sqlite3.Connection:
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
                                check_same_thread=not threads)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# The name under which mail APIs carry a delivery's token (Postmark Metadata, SendGrid
+# custom_args, Mailgun v: variables) and give it back in their webhooks.
+TOKEN_FIELD = "nl_delivery"
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -53,16 +57,28 @@ class Personalised:
     """One recipient's message. The wire bytes (`data`) are built on first use: transports
     that send one template with per-recipient values (mail APIs) never pay for them."""
 
-    __slots__ = ("recipient", "message_id", "values", "headers", "source", "_data")
+    __slots__ = ("recipient", "message_id", "values", "headers", "source", "token",
+                 "return_path", "_data")
 
     def __init__(self, recipient: Recipient, message_id: str, values: dict[str, str],
-                 headers: dict[str, str], source: MessageSource) -> None:
+                 headers: dict[str, str], source: MessageSource, *, token: str = "",
+                 return_path: str = "") -> None:
         self.recipient = recipient
         self.message_id = message_id
         self.values = values  # placeholder -> plain value
         self.headers = headers  # To, Message-ID, List-Unsubscribe, already encoded
         self.source = source
+        # The signed name of this delivery, which reports about it carry back: in the
+        # envelope sender (`bounces+TOKEN@domain`, SMTP) or in a mail API's metadata.
+        # Empty for test sends and when no return path is set.
+        self.token = token
+        self.return_path = return_path  # the SMTP envelope sender; empty: the From address
         self._data: bytes | None = None
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """A non-ASCII local part: only a server offering SMTPUTF8 (RFC 6531) takes it."""
+        return not self.recipient.email.isascii()
 
     @property
     def data(self) -> bytes:

@@ -7,9 +7,11 @@
     +-- HeaderInjectionError  a value meant for a header (a subscriber's name, a reviewer's
     |                         address) would carry a line break or a control character
     +-- StoreError            the database refused an operation
-    +-- AlreadyRunning        another process is sending the same issue
+    +-- AlreadyRunning        another process is sending the same issue (or reading bounces)
+    +-- MailboxError          the bounce mailbox cannot be reached or read (host, reply)
     +-- TransportError        the mail server or service failed as a whole (provider, status)
         +-- TransportUnavailable  try again later (connection refused, 4xx, timeout before data)
+        |   +-- QuotaExhausted    the service's sending quota is used up: the run pauses
         +-- AuthenticationError   credentials were refused; stop the run
         +-- OutcomeUnknown        the data left but no verdict came back
 """
@@ -77,6 +79,10 @@ class AlreadyRunning(NewsletterError):
     """Another process holds the send lock of this issue."""
 
 
+class MailboxError(NewsletterError):
+    """The IMAP mailbox of `bounces fetch` refused or failed; nothing was lost."""
+
+
 class TransportError(NewsletterError):
     """The transport failed for a whole batch.
 
@@ -100,6 +106,11 @@ class TransportUnavailable(TransportError):
         self.retry_after = retry_after
         self.throttled = throttled
         super().__init__(message, reply, provider=provider, status=status)
+
+
+class QuotaExhausted(TransportUnavailable):
+    """The service refuses everything until its quota frees up (e.g. Amazon SES's 24-hour
+    quota): waiting in this run is pointless, so the run pauses and a later one resumes."""
 
 
 class AuthenticationError(TransportError):

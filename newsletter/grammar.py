@@ -15,6 +15,14 @@ LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 RESERVED_SLUGS = frozenset({"unsubscribe", "resubscribe", "subscribe", "confirm",
                             "preferences"})  # paths of `newsletter serve`
+# C0 and C1 controls (TAB, CR, LF, NUL, U+0085...) and the Unicode line and paragraph
+# separators: what a name or field must not hold, since it ends up in headers and lines.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` quoted with its control characters escaped (`'Ana\\nLopez'`), for a terminal."""
+    return repr(text)
 
 
 def placeholder(name: str) -> str:

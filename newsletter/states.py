@@ -62,3 +62,33 @@ class SubscriberStatus(enum.StrEnum):
 
 SUPPRESSED_STATUSES = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED,
                        SubscriberStatus.COMPLAINED)
+
+
+class EventKind(enum.StrEnum):
+    """What a report that came back says about one delivery (see inbound/classify.py)."""
+
+    HARD = "hard"  # the mailbox does not exist (5.1.x): suppressed at once
+    SOFT = "soft"  # full, temporary or unexplained: suppressed after repeated sends
+    BLOCKED = "blocked"  # refused by policy or as spam (x.7.x): the sender's reputation
+    COMPLAINT = "complaint"  # marked as spam by the recipient: suppressed at once
+
+
+class EventSource(enum.StrEnum):
+    """Which intake a report came through."""
+
+    PIPE = "pipe"  # `bounces receive`, from the mail server
+    IMAP = "imap"  # `bounces fetch`
+    POSTMARK = "postmark"
+    SENDGRID = "sendgrid"
+    MAILGUN = "mailgun"
+
+
+class Disposition(enum.StrEnum):
+    """What became of one incoming message or webhook event."""
+
+    RECORDED = "recorded"  # a new event about a known delivery
+    DUPLICATE = "duplicate"  # the same report came before: counted once
+    IGNORED = "ignored"  # a report that changes nothing (delayed, delivered, not-spam)
+    AUTO_REPLY = "auto-reply"  # an out-of-office or other RFC 3834 auto-reply
+    UNMATCHED = "unmatched"  # a report that names no delivery of ours, or cannot prove it
+    NOT_A_REPORT = "not-a-report"  # mail that is not a bounce or complaint: for a person

@@ -2,16 +2,19 @@
 
 `SmtpServer` records every message it accepted, with its envelope, so a test compares the
 server's own log with what the program claims. Misbehaviour is configured per server:
-replies per recipient, a 421 after K messages, dropping the connection after K messages or
-after the data, or answering slowly.
+replies per recipient, a 421 after K messages (after the data, or at the next MAIL of a
+connection that carried K), dropping the connection after K messages or after the data,
+answering slowly, or echoing the credentials of a refused login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +33,7 @@ class Accepted:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -44,11 +48,30 @@ class Behaviour:
     close_every: int | None = None  # drop the connection after every N accepted messages
     data_delay: float = 0.0  # seconds before replying to the end of DATA
     slow_recipients: set[str] = field(default_factory=set)  # only these get data_delay
+    mail_421_after: int | None = None  # the first connection to carry N: 421 to its next
+    # MAIL, then it closes (once)
+    echo_credentials: bool = False  # a refused AUTH quotes what it got, as some servers do
 
 
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
+        self.carried: dict[int, int] = {}  # messages accepted per connection (its session)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, options: list[str]) -> str:
+        after = self.server.behaviour.mail_421_after
+        if after and self.carried.get(id(session), 0) >= after:
+            with self.server.lock:
+                first = not self.server.refused_421
+                if first:
+                    self.server.refused_421.append(time.monotonic())
+            if first:
+                asyncio.get_running_loop().call_soon(server.transport.close)
+                return "421 4.7.0 Too many messages on this connection, slow down"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, options: list[str]) -> str:
@@ -89,6 +112,7 @@ class _Handler:
             self.server.accepted.append(Accepted(envelope.mail_from, list(envelope.rcpt_tos),
                                                  bytes(envelope.original_content or b"")))
             count = len(self.server.accepted)
+        self.carried[id(session)] = self.carried.get(id(session), 0) + 1
         if behaviour.close_every and count % behaviour.close_every == 0:
             # Between messages: the reply goes out first, then the connection closes.
             asyncio.get_running_loop().call_soon(server.transport.close)
@@ -111,7 +135,9 @@ class _CountingController(Controller):
 class SmtpServer:
     """An aiosmtpd server in a thread; use as a context manager.
 
-    `tls_context` offers STARTTLS; `implicit_tls` speaks TLS from the start instead.
+    `tls_context` offers STARTTLS; `implicit_tls` speaks TLS from the start instead;
+    `auth_without` names AUTH mechanisms the server does not offer; `smtputf8` offers
+    SMTPUTF8 (RFC 6531), for addresses with non-ASCII before the @.
     `connections` counts the client connections since the server started (the one aiosmtpd
     makes to itself while starting is not counted).
     """
@@ -119,23 +145,26 @@ class SmtpServer:
     def __init__(self, behaviour: Behaviour | None = None, *,
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
                  credentials: tuple[str, str] | None = None,
-                 implicit_tls: ssl.SSLContext | None = None) -> None:
+                 implicit_tls: ssl.SSLContext | None = None,
+                 auth_without: tuple[str, ...] = (), smtputf8: bool = False) -> None:
         self.behaviour = behaviour or Behaviour()
         self.accepted: list[Accepted] = []
         self.rcpt_refusals: dict[str, int] = {}
         self.auth_attempts: list[str] = []
         self.sent_421 = False
+        self.refused_421: list[float] = []  # when MAIL got a 421 (mail_421_after)
         self.connections = 0
         self.lock = threading.Lock()
         self.port = free_port()
-        kwargs: dict[str, object] = {"decode_data": False}
+        kwargs: dict[str, object] = {"decode_data": False, "enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
         if implicit_tls is not None:  # TLS from the first byte, as on port 465 (smtps://)
             kwargs.update(ssl_context=implicit_tls)
         if credentials is not None:
             kwargs.update(authenticator=self._authenticator(credentials), auth_required=True,
-                          auth_require_tls=tls_context is not None)
+                          auth_require_tls=tls_context is not None,
+                          auth_exclude_mechanism=list(auth_without))
         self.controller = _CountingController(self, _Handler(self), hostname="127.0.0.1",
                                               port=self.port, server_hostname="mx.test",
                                               **kwargs)
@@ -144,9 +173,14 @@ class SmtpServer:
         def check(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
             if not isinstance(auth_data, LoginPassword):
                 return AuthResult(success=False, handled=False)
-            user = auth_data.login.decode()
+            user, password = auth_data.login.decode(), auth_data.password.decode()
             self.auth_attempts.append(user)
-            ok = (user, auth_data.password.decode()) == credentials
+            ok = (user, password) == credentials
+            if not ok and self.behaviour.echo_credentials:
+                plain = base64.b64encode(b"\0" + auth_data.login + b"\0" + auth_data.password)
+                return AuthResult(success=False, handled=False,
+                                  message=f"535 5.7.8 Authentication failed for {user} with "
+                                          f"password {password} ({plain.decode()})")
             return AuthResult(success=ok, handled=False)
 
         return check

@@ -30,7 +30,7 @@ import trustme
 from api_server import Answer, ApiServer, Behaviour
 from conftest import REPO
 
-from newsletter.audience.store import SubscriberStore
+from newsletter.audience.store import NewRow, SubscriberStore, address_key
 from newsletter.audience.tokens import Signer
 from newsletter.compose.issue import load_issue
 from newsletter.compose.render import compose
@@ -400,3 +400,61 @@ def test_resend_after_a_crash_sends_each_recipient_in_exactly_one_accepted_reque
     seen = Counter(server.accepted())
     assert {e for e in emails if seen[e] != 1} <= unknown
     assert all(seen[e] <= 1 for e in emails)  # unknown ones are not re-sent on their own
+
+
+def test_with_a_return_path_each_request_carries_the_delivery_token_back_to_its_webhook(
+        settings: Settings, factory: MessageFactory) -> None:
+    """Postmark Metadata, SendGrid custom_args, Mailgun v: variables: the webhooks return them."""
+    signer = Signer(SECRET.encode())
+    bounced = dataclasses.replace(settings, return_path="bounces@news.efus.eu")
+    with_token = MessageFactory(factory.composed, bounced, signer, send_key="2020-01:7",
+                                send_id=7)
+    messages = batch(with_token)
+    tokens = [signer.verify_delivery(m.token) for m in messages]
+    assert [(t.send_id, t.subscriber_id) for t in tokens if t] == [(7, 1), (7, 2), (7, 3), (7, 4)]
+    for url in ("postmark://default", "sendgrid://default", "mailgun://mg.efus.eu"):
+        with open_transport(url, settings) as transport:
+            body = transport.build_request(messages).body.decode()  # type: ignore[attr-defined]
+        for message in messages:
+            assert message.token in body, url
+        if url.startswith("mailgun"):
+            assert 'name="v:nl_delivery"' in body and "%recipient.nl_delivery%" in body
+        else:
+            assert '"nl_delivery":"' in body.replace(" ", "")
+
+
+def subscribe_many(project: Path, count: int) -> list[str]:
+    """`count` subscribers of members in one transaction (store.add one by one is slow)."""
+    emails = [f"reader.{n:04d}@example.org" for n in range(count)]
+    rows = [NewRow(n + 1, e, address_key(e), f"Reader {n}", {}) for n, e in enumerate(emails)]
+    with SubscriberStore(project / "newsletter.db") as store:
+        store.merge(rows, "members")
+    return emails
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("trouble", ["429 with Retry-After", "two 503s in a row"])
+def test_a_bad_minute_is_one_event_and_1200_recipients_go_out_in_one_run(
+        provider: str, trouble: str, cli: Cli, project: Path) -> None:
+    # The provider's default batch size, 4 connections, max_consecutive_errors 25: the
+    # refused requests carry 100 or 500 recipients each, but each is one failure.
+    configure(project, retry_base="0.5s")
+    emails = subscribe_many(project, 1200)
+    answers = {1: Answer(429, {"Retry-After": "1"}, "too many requests")} \
+        if trouble.startswith("429") else {1: Answer(503, message="overloaded"),
+                                           2: Answer(503, message="overloaded")}
+    with ApiServer(provider, KEY, Behaviour(answers=answers)) as server:
+        result = send(cli, server)
+    assert result.returncode == 0, result.stderr
+    assert "paused" not in result.stderr
+    assert [r.status for r in server.received if r.number in answers] == \
+        [a.status for a in answers.values()]
+    assert Counter(server.accepted()) == Counter(emails)  # everyone once, in this one run
+    report = status(cli)
+    assert report["state"] == "complete" and report["counts"] == {"sent": 1200}
+    if trouble.startswith("429"):
+        refused = server.received[1]
+        again = [r for r in server.received
+                 if r.number > 1 and set(r.recipients) & set(refused.recipients)]
+        assert again and all(r.at - refused.at >= 1.0 for r in again)  # Retry-After honoured
+        assert result.stderr.count("throttled by the server") == 1  # slowed down once

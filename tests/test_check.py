@@ -44,6 +44,8 @@ def findings(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_sample_issue_is_ready_to_send(cli: Cli) -> None:
+    assert cli("subscribers", "import", str(REPO / "examples" / "members.csv"), "--list",
+               "members").returncode == 0
     result = cli("check", "issues/2020-01.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -127,8 +129,9 @@ def test_agenda_before_the_issue_date_is_a_warning(project: Path, cli: Cli) -> N
     text = ISSUE.replace("start: 2020-01-14", "start: 2020-01-08")
     result = check(project, cli, text)
     assert result.returncode == 0, result.stderr
-    assert findings(result) == ["issues/check.yaml:8: agenda[0].start: warning: event on "
-                                "2020-01-08 is before the issue date 2020-01-10"]
+    assert findings(result) == ["issues/check.yaml:8: agenda[0].start: warning: event ending "
+                                "2020-01-08 is over before the issue date 2020-01-10: readers "
+                                "cannot go to it any more"]
 
 
 def test_plain_http_link_is_a_warning(project: Path, cli: Cli) -> None:

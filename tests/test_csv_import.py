@@ -193,7 +193,8 @@ def test_export_defuses_formulas(store, tmp_path) -> None:
 
 def test_export_round_trips_through_import(store, tmp_path) -> None:
     import_csv(store, write(tmp_path, MAILCHIMP, bom=True), "members")
-    store.add("=x@example.org", "members", "Zoë, \"Z\"", {"city": "@home\nand away", "org": "'a"})
+    store.add("=x@example.org", "members", "Zoë, \"Z\"",
+              {"city": "@home, \"and\" away", "org": "'a"})
     store.add("gone@example.org", "members")
     store.unsubscribe("gone@example.org")
     exported = tmp_path / "export.csv"

@@ -126,7 +126,7 @@ def test_rate_limit_spaces_messages_at_the_configured_rate() -> None:
     clock = FakeClock()
     limiter = RateLimiter(per_second=10, clock=clock)
     stop = threading.Event()
-    assert limiter.acquire(1, stop)
+    assert limiter.acquire(1, stop) is not None
     assert limiter._wait_time(1) > 0.09  # the next one is due 0.1 s later
     clock.now += 0.1
     assert limiter._wait_time(1) <= 1e-9
@@ -136,7 +136,7 @@ def test_hourly_budget_counts_what_earlier_runs_sent() -> None:
     clock = FakeClock()
     limiter = RateLimiter(per_hour=100, sent_last_hour=99, clock=clock)
     stop = threading.Event()
-    assert limiter.acquire(1, stop)
+    assert limiter.acquire(1, stop) is not None
     assert limiter._wait_time(1) > 3000  # the hour's budget is spent
     clock.now += 3601
     assert limiter._wait_time(1) <= 0
@@ -152,3 +152,32 @@ def test_throttling_halves_the_achieved_rate_and_pauses() -> None:
     rate = limiter.throttle(pause=2.0)
     assert 40 <= rate <= 60
     assert limiter._wait_time(1) >= 1.9
+
+
+def test_refusals_of_requests_already_in_flight_do_not_halve_the_rate_again() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    stop = threading.Event()
+    admitted = []
+    for _ in range(100):
+        clock.now += 0.01  # 100 messages a second, four of them still in flight below
+        admitted.append(limiter.acquire(1, stop))
+    rate = limiter.throttle(pause=1.0, admitted=admitted[-1])
+    assert rate is not None and 40 <= rate <= 60
+    for earlier in admitted[-4:-1]:  # the other connections' answers to the same moment
+        assert limiter.throttle(pause=3.0, admitted=earlier) is None
+    assert limiter.rate == rate and limiter._wait_time(1) >= 2.9  # the longer pause holds
+    clock.now += 3.0
+    later = limiter.acquire(1, stop)  # sent at the lowered rate, and refused again
+    lower = limiter.throttle(admitted=later)
+    assert lower is not None and lower < rate
+
+
+def test_throttled_at_the_start_the_run_halves_its_limit_not_a_guess_from_two_messages() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=1000, clock=clock)
+    stop = threading.Event()
+    for _ in range(2):
+        clock.now += 0.001
+        limiter.acquire(1, stop)
+    assert limiter.throttle() == 500

@@ -26,7 +26,7 @@ from newsletter.audience.tokens import TEST_SUBSCRIBER_ID, Signer
 from newsletter.compose.issue import Issue, load_issue
 from newsletter.compose.render import ComposedEmail, compose
 from newsletter.config import Settings, load_settings
-from newsletter.delivery.message import MessageFactory
+from newsletter.delivery.message import MessageFactory, address_header
 from newsletter.delivery.signing import SIGNED_HEADERS, DkimSigner
 from newsletter.envelope import Recipient
 from newsletter.errors import ConfigError, HeaderInjectionError
@@ -414,10 +414,39 @@ def test_injection_error_shows_the_value_escaped(sample: ComposedEmail,
     assert "\n" not in str(caught.value)  # the error message itself stays one line
 
 
-def test_non_ascii_address_is_refused_clearly(sample: ComposedEmail,
-                                              settings: Settings) -> None:
+def test_a_non_ascii_domain_goes_out_in_idna_form(sample: ComposedEmail,
+                                                 settings: Settings) -> None:
+    message = factory(sample, settings).personalise(Recipient(5, "ana@bücher.example", "Ana"))
+    assert message.recipient.email == "ana@xn--bcher-kva.example"
+    assert not message.needs_smtputf8
+    assert message.headers["To"] == "Ana <ana@xn--bcher-kva.example>"
+    message.data.decode("ascii")
+
+
+def test_a_non_ascii_local_part_needs_smtputf8(sample: ComposedEmail,
+                                               settings: Settings) -> None:
+    message = factory(sample, settings).personalise(Recipient(5, "zoë@example.org", "Zoë"))
+    assert message.needs_smtputf8
+    assert message.headers["To"] == "=?utf-8?q?Zo=C3=AB?= <zoë@example.org>"
     with pytest.raises(HeaderInjectionError, match="non-ASCII addresses need SMTPUTF8"):
-        factory(sample, settings).personalise(Recipient(5, "zoë@example.org", "Zoë"))
+        address_header("Zoë", "zoë@example.org", "reply_to")
+
+
+@pytest.mark.parametrize("name", [
+    "Maximiliane Oberholzer-Lindqvist von und zu Hohenzollern-Sigmaringen, Direktorin",
+    "Zoë Müller-Lüdenscheidt, Directrice générale adjointe de la sécurité urbaine de Nice",
+])
+def test_the_to_header_is_folded_at_spaces_within_78_characters(
+        sample: ComposedEmail, settings: Settings, name: str) -> None:
+    data = factory(sample, settings).personalise(
+        Recipient(5, "maximiliane.oberholzer@municipality.example.org", name)).data
+    header = re.search(rb"\r\nTo: (.*?)\r\n(?=\S)", data, re.S).group(0)  # type: ignore[union-attr]
+    lines = header.decode("ascii").strip("\r\n").split("\r\n")
+    assert len(lines) > 1 and all(len(line) <= 78 for line in lines), lines
+    assert all(line.startswith(" ") for line in lines[1:])
+    unfolded = header.decode("ascii").strip("\r\n").removeprefix("To: ").replace("\r\n", "")
+    shown = str(make_header(decode_header(unfolded)))  # RFC 2047, as mail clients read it
+    assert shown.replace('"', "") == f"{name} <maximiliane.oberholzer@municipality.example.org>"
 
 
 # --- DKIM --------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+import reports
+from sends import configure, original, record_send, subscribe
+
 MEMBERS = ("Email Address,First Name,Last Name,City,OPTIN_TIME,CONFIRM_TIME,LEID\n"
            "ana@example.org,Ana,Lopez,Lyon,2019-03-01 10:00:00,2019-03-01 10:01:00,1\n"
            "ben@example.org,Ben,Martin,Genk,,,2\n")
@@ -56,7 +59,7 @@ def test_erase_deletes_the_person_and_no_import_brings_them_back(cli, project: P
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "ana@example.org: erased (the subscriber, 2 list membership(s), 2 consent record(s), "
-        "1 send record(s))")
+        "1 send record(s), 0 bounce or complaint record(s))")
 
     files = [p for p in project.iterdir() if p.name.startswith("newsletter.db")]
     for path in files:  # the rows are overwritten, not just unlinked from the b-tree
@@ -87,3 +90,36 @@ def test_erasing_an_address_never_held_suppresses_it_from_then_on(cli, project: 
                                        encoding="utf-8")
     later = cli("subscribers", "import", "later.csv", "--list", "members")
     assert "1 added" in later.stdout and "1 skipped-suppressed" in later.stdout
+
+
+def test_bounces_and_complaints_are_exported_and_erased_with_the_person(
+        cli, project: Path) -> None:
+    configure(project)
+    subscribe(project, "ana@example.net", "ben@example.net")
+    sent = record_send(project, "2020-01")
+    ana, ben = sent["ana@example.net"], sent["ben@example.net"]
+    for report in (reports.postfix_dsn(original(ana), ana.email, ana.return_path),
+                   reports.yahoo_arf(original(ben), ben.email, ben.return_path)):
+        received = cli("bounces", "receive", input=report.decode("utf-8"))
+        assert received.returncode == 0 and "recorded" in received.stdout, received.stderr
+
+    held = json.loads(cli("subscribers", "export-person", "ana@example.net").stdout)
+    [bounce] = held["bounces"]
+    assert (bounce["issue"], bounce["kind"], bounce["status"], bounce["via"],
+            bounce["address"]) == ("2020-01", "hard", "5.1.1", "pipe", "ana@example.net")
+    assert "User unknown" in bounce["diagnostic"] and bounce["recorded_at"].endswith("Z")
+    assert held["status"] == "bounced"
+
+    erased = cli("subscribers", "erase", "ana@example.net", "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert "1 bounce or complaint record(s)" in erased.stdout.splitlines()[0]
+    with sqlite3.connect(project / "newsletter.db") as db:
+        assert db.execute("SELECT recipient, kind FROM delivery_events").fetchall() == [
+            ("ben@example.net", "complaint")]
+    for path in project.glob("newsletter.db*"):  # the report's text is overwritten too
+        assert b"ana@example.net" not in path.read_bytes(), path.name
+    # a second report about the erased delivery names no one any more
+    late = cli("bounces", "receive", input=reports.postfix_dsn(
+        original(ana), ana.email, ana.return_path).decode("utf-8"))
+    assert late.returncode == 0 and "recorded" not in late.stdout
+    assert cli("subscribers", "show", "ana@example.net").returncode == 1

@@ -24,6 +24,7 @@ import pytest
 import trustme
 from smtp_server import Behaviour, SmtpServer
 
+from newsletter.audience.store import SubscriberStore
 from newsletter.audience.tokens import TEST_SUBSCRIBER_ID, Signer
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -325,6 +326,51 @@ def test_wrong_password_gives_a_clear_error_without_the_password(
     assert wrong not in result.stdout + result.stderr
     assert server.auth_attempts  # it did get as far as AUTH, over TLS
     assert server.accepted == []
+
+
+def test_a_server_that_echoes_the_credentials_never_gets_them_shown_or_recorded(
+        cli: Cli, project: Path, ca: trustme.CA, ca_file: Path) -> None:
+    wrong = "wrong-pässwörd-4711"
+    plain = base64.b64encode(f"\0{USER}\0{wrong}".encode()).decode()
+    with SubscriberStore(project / "newsletter.db") as store:
+        store.add("ana@example.org", "members", name="Ana")
+    with SmtpServer(Behaviour(echo_credentials=True), credentials=(USER, PASSWORD),
+                    tls_context=tls_context(ca, "127.0.0.1"), require_starttls=True) as server:
+        for args in (["--test"], ["--list", "members", "--yes"]):
+            result = cli("send", ISSUE, *args, "--transport", url(server, ca_file),
+                         env=env(password=wrong))
+            assert_refused(result, "refused the login of 'reviewer': 535 5.7.8 Authentication "
+                                   "failed for reviewer with password *** (***)")
+            for secret in (wrong, plain, plain.rstrip("=")):
+                assert secret not in result.stdout + result.stderr
+    assert server.auth_attempts == [USER, USER]  # the echo really happened, twice
+    stored = b"".join(path.read_bytes() for path in project.glob("newsletter.db*"))
+    assert wrong.encode() not in stored and plain.encode() not in stored
+
+
+def test_a_password_that_is_not_ascii_logs_in_as_utf8_with_auth_plain(
+        cli: Cli, project: Path, ca: trustme.CA, ca_file: Path) -> None:
+    password = "pässwörd-€-ß-4711"
+    with SmtpServer(credentials=(USER, password), tls_context=tls_context(ca, "127.0.0.1"),
+                    require_starttls=True) as server:
+        result = cli("send", ISSUE, "--test", "--to", "ed@example.org", "--transport",
+                     url(server, ca_file), env=env(password=password))
+    assert result.returncode == 0, result.stderr
+    assert server.auth_attempts == [USER]
+    assert server.recipients() == ["ed@example.org"]
+
+
+def test_a_password_that_is_not_ascii_is_refused_clearly_without_auth_plain(
+        cli: Cli, project: Path, ca: trustme.CA, ca_file: Path) -> None:
+    password = "pässwörd-€-ß-4711"
+    with SmtpServer(credentials=(USER, password), tls_context=tls_context(ca, "127.0.0.1"),
+                    require_starttls=True, auth_without=("PLAIN",)) as server:
+        result = cli("send", ISSUE, "--test", "--transport", url(server, ca_file),
+                     env=env(password=password))
+    assert_refused(result, "offers AUTH LOGIN but not PLAIN", "NEWSLETTER_SMTP_PASSWORD needs "
+                           "an ASCII password for this server")
+    assert password not in result.stdout + result.stderr
+    assert server.auth_attempts == [] and server.accepted == []
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

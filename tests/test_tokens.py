@@ -139,3 +139,22 @@ def test_empty_secret_file_is_refused_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / SECRET_FILE).write_bytes(b"\n")
     with pytest.raises(ConfigError, match=f"{SECRET_FILE}: the secret is empty"):
         load_secret({}, tmp_path)
+
+
+def test_delivery_token_names_its_send_and_subscriber_and_survives_upper_case(
+        signer: Signer) -> None:
+    token = signer.delivery_token(3, 1742)
+    assert len(token) <= 30 and set(token) <= set("abcdefghijklmnopqrstuvwxyz0123456789.")
+    for spelling in (token, token.upper()):
+        named = signer.verify_delivery(spelling)
+        assert named is not None and (named.send_id, named.subscriber_id) == (3, 1742)
+
+
+def test_a_delivery_token_cannot_be_moved_to_another_delivery_or_key(signer: Signer) -> None:
+    token = signer.delivery_token(3, 1742)
+    mac = token.rpartition(".")[2]
+    assert signer.verify_delivery(f"3.1743.{mac}") is None
+    assert signer.verify_delivery(f"4.1742.{mac}") is None
+    assert Signer(b"another-secret-0123456789").verify_delivery(token) is None
+    assert signer.verify_delivery(signer.unsubscribe_token(1742, "members")) is None
+    assert signer.verify_delivery("") is None

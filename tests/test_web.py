@@ -206,8 +206,9 @@ def test_repeating_the_one_click_post_is_harmless_and_keeps_the_first_date(
     (ben,) = subscribe(project, "members", "ben@example.org")
     path = "/unsubscribe/" + signer(project).unsubscribe_token(ben, "members")
     assert site.post(path, ONE_CLICK).status_code == 200
-    after_first = snapshot(project)
-    time.sleep(1.1)  # dates are kept to the second
+    with sqlite3.connect(project / "newsletter.db") as db:  # as if it were long ago, so that
+        db.execute("UPDATE memberships SET changed_at = '2020-01-10T09:00:00Z'")  # a new date
+    after_first = snapshot(project)  # would show whatever the clock's resolution
     again = site.post(path, ONE_CLICK)
     assert_plain_page(again, 200)
     assert snapshot(project) == after_first

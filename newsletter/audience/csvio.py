@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import StoreError
-from .store import NewRow, SubscriberStore, address_key
+from .store import NewRow, SubscriberStore, address_key, control_character_problem, needs_smtputf8
 
 # Headers are compared without case, spaces or punctuation: "E-mail" is "email".
 EMAIL_HEADERS = {"email", "emailaddress", "mail"}
@@ -61,6 +61,7 @@ class ImportSummary:
     mailchimp: bool = False  # the file is a Mailchimp audience export
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     notes: list[tuple[int, str]] = field(default_factory=list)  # imported, with a caveat
+    smtputf8: int = 0  # addresses with a non-ASCII local part, among those imported
 
     def __str__(self) -> str:
         left = (f"{self.unsubscribed} unsubscribed, {self.bounced} bounced, "
@@ -136,7 +137,13 @@ def import_csv(store: SubscriberStore, path: Path, list_name: str, *, where: str
     first = next(rows, None)  # reads the header: is it Mailchimp's?
     source = (f"imported from Mailchimp ({path.name})" if summary.mailchimp
               else f"imported from {path.name}")
-    result = store.merge(itertools.chain([first] if first else [], rows), list_name,
+
+    def counted(rows: Iterator[NewRow]) -> Iterator[NewRow]:
+        for row in rows:
+            summary.smtputf8 += needs_smtputf8(row.email)
+            yield row
+
+    result = store.merge(counted(itertools.chain([first] if first else [], rows)), list_name,
                          resubscribe=resubscribe, resubscribe_bounced=resubscribe_bounced,
                          reason=f"imported from {path.name}", source=source, dry_run=dry_run)
     summary.skipped_invalid = len(summary.problems)
@@ -204,7 +211,15 @@ def _row(number: int, cells: list[str], columns: Columns,
         name = " ".join(cells[i] for i in (columns.first_name, columns.last_name)
                         if i is not None and cells[i])
     fields = {title: value for index, title in columns.fields if (value := cells[index])}
+    problem = control_character_problem(name, fields)
     status, status_at, reason = left
+    if problem and status == "active":
+        problems.append((number, problem))
+        return None
+    if problem:  # the address left: keeping it suppressed matters more than its name
+        summary.notes.append((number, f"{problem}; its name and fields were left out, "
+                              f"the address recorded as {status}"))
+        name, fields = "", {}
     return NewRow(number, email, key, name, fields, status, status_at, reason,
                   _utc(number, cell.get("optin_time", ""), summary),
                   _utc(number, cell.get("confirm_time", ""), summary))

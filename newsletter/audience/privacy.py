@@ -1,10 +1,11 @@
 """A person's rights over their data: everything held about them, and its erasure.
 
 `export_person` answers "what do you hold about me?" (GDPR article 15) with every row that
-names them: the subscriber, their lists, their consents, and the messages the send ledger
-recorded for them. `erase_person` answers "erase me" (article 17): those rows are deleted
-and overwritten on disk, and only a keyed hash of the address stays, as a suppression that
-no import or `add` can get past.
+names them: the subscriber, their lists, their consents, the messages the send ledger
+recorded for them, and the bounces and complaints that came back about those messages.
+`erase_person` answers "erase me" (article 17): those rows are deleted and overwritten on
+disk, and only a keyed hash of the address stays, as a suppression that no import or `add`
+can get past.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def export_person(store: SubscriberStore, email: str) -> dict[str, Any]:
         "SELECT s.issue, d.list_name, d.email, d.state, d.attempts, d.updated_at, d.reply "
         "FROM deliveries d JOIN sends s ON s.id = d.send_id WHERE d.subscriber_id = ? "
         "ORDER BY s.created_at, s.id", (found.id,)).fetchall()
+    events = conn.execute(
+        "SELECT s.issue, e.kind, e.source, e.status, e.diagnostic, e.recipient, e.occurred_at,"
+        " e.recorded_at FROM delivery_events e JOIN sends s ON s.id = e.send_id "
+        "WHERE e.subscriber_id = ? ORDER BY e.id", (found.id,)).fetchall()
     return {
         "email": found.email, "held": True, "name": found.name, "status": found.status,
         "status_changed_at": _iso(found.status_changed_at), "status_reason": found.status_reason,
@@ -42,6 +47,11 @@ def export_person(store: SubscriberStore, email: str) -> dict[str, Any]:
         "sends": [{"issue": issue, "list": list_name, "address": address, "state": state,
                    "attempts": attempts, "last_attempt_at": _unix(updated), "server_reply": reply}
                   for issue, list_name, address, state, attempts, updated, reply in sends],
+        "bounces": [{"issue": issue, "kind": kind, "via": source, "status": status,
+                     "diagnostic": diagnostic, "address": recipient,
+                     "occurred_at": _unix(occurred), "recorded_at": _unix(recorded)}
+                    for issue, kind, source, status, diagnostic, recipient, occurred, recorded
+                    in events],
     }
 
 
@@ -58,10 +68,12 @@ def erase_person(store: SubscriberStore, email: str) -> dict[str, int]:
     try:
         with store.transaction():
             row = conn.execute("SELECT id FROM subscribers WHERE key = ?", (key,)).fetchone()
-            counts = {"subscriber": 0, "lists": 0, "consents": 0, "sends": 0}
+            counts = {"subscriber": 0, "lists": 0, "consents": 0, "sends": 0, "bounces": 0}
             if row is not None:
                 sid = row[0]
-                for kind, sql in (("sends", "DELETE FROM deliveries WHERE subscriber_id = ?"),
+                for kind, sql in (("bounces", "DELETE FROM delivery_events "
+                                              "WHERE subscriber_id = ?"),
+                                  ("sends", "DELETE FROM deliveries WHERE subscriber_id = ?"),
                                   ("consents", "DELETE FROM consents WHERE subscriber_id = ?"),
                                   ("lists", "DELETE FROM memberships WHERE subscriber_id = ?"),
                                   ("subscriber", "DELETE FROM subscribers WHERE id = ?")):

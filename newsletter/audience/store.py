@@ -22,9 +22,9 @@ from typing import NamedTuple
 from email_validator import EmailNotValidError, validate_email
 
 from ..config import Settings
-from ..database import open_database, utc_now
+from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
-from ..grammar import LIST_NAME
+from ..grammar import CONTROL_CHARACTERS, LIST_NAME, printable
 from .merging import DUPLICATES, MERGE, STAGING, SUPPRESSING
 
 # The common shape of an address, checked without email-validator's per-character work;
@@ -93,6 +93,21 @@ class MergeResult:
     left: dict[str, int] = field(default_factory=dict)  # newly unsubscribed, bounced...
 
 
+def control_character_problem(name: str, fields: dict[str, str]) -> str:
+    """Why a name or field cannot be stored ('' if it can): it would break a header or line."""
+    for what, value in (("name", name), *((f"field {k}", v) for k, v in fields.items())):
+        found = CONTROL_CHARACTERS.search(value)
+        if found:
+            return (f"{what} {printable(value)} contains a control character "
+                    f"(U+{ord(found.group()):04X}, a line break or the like); fix it")
+    return ""
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII local part: only a server offering SMTPUTF8 (RFC 6531) can take it."""
+    return not address.rpartition("@")[0].isascii()
+
+
 def address_key(address: str) -> str:
     """The unique key of `address`; raises EmailNotValidError (a ValueError) if invalid."""
     if len(address) <= 64 and (match := _PLAIN.match(address)) and _plain_domain(match[1]):
@@ -127,11 +142,12 @@ def _json(fields: dict[str, str]) -> str:
 class SubscriberStore:
     """Subscribers and lists in the SQLite file at `path` (created on first use)."""
 
-    def __init__(self, path: Path, address_hash: Callable[[str], str] | None = None) -> None:
+    def __init__(self, path: Path, address_hash: Callable[[str], str] | None = None, *,
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
         """`address_hash` (Signer.address_hash) recognises erased addresses; a store that
         holds some refuses to add anyone without it."""
         self.path = path
-        self._conn = open_database(path)
+        self._conn = open_database(path, busy_timeout=busy_timeout)
         self._hash = address_hash
         self._conn.create_function("address_hash", 1, self._address_hash, deterministic=True)
 
@@ -173,12 +189,18 @@ class SubscriberStore:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The store's connection, for the audience modules that keep their own tables."""
+        """The store's connection: for the audience modules that keep their own tables, and
+        for a caller that records its own rows in the same transaction as a change here (the
+        bounce intake: an event and the status it causes, together)."""
         return self._conn
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error, or if not `commit`)."""
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error, or if not `commit`); the store's
+        changes inside it join it."""
+        if self._conn.in_transaction and commit:  # inside another transaction(): part of it
+            yield self._conn
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # busy for longer than the timeout
@@ -280,6 +302,9 @@ class SubscriberStore:
             fields: dict[str, str] | None = None, *, resubscribe: bool = False,
             resubscribe_bounced: bool = False, reason: str = "added by hand") -> str:
         """Add one address to a list: 'added', 'updated', 'unchanged' or 'suppressed'."""
+        problem = control_character_problem(name.strip(), fields or {})
+        if problem:
+            raise StoreError(f"{email}: {problem}; nothing added")
         row = NewRow(1, email.strip(), self.key_of(email), name.strip(), fields or {})
         result = self.merge([row], list_name, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced, reason=reason)
@@ -400,4 +425,5 @@ def store_for(settings: Settings, path: Path | None = None) -> SubscriberStore:
     addresses with the newsletter's secret."""
     from .tokens import signer_for
 
-    return SubscriberStore(path or settings.database_path, signer_for(settings).address_hash)
+    return SubscriberStore(path or settings.database_path, signer_for(settings).address_hash,
+                           busy_timeout=settings.busy_timeout)

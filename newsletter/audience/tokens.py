@@ -1,11 +1,14 @@
-"""Signed tokens: links, form tokens and stable Message-IDs that nobody can forge or guess.
+"""Signed tokens: links, form tokens, stable Message-IDs and return paths that nobody can
+forge or guess.
 
 A token binds its values (a subscriber id and a list name, a sign-up and its expiry...)
 with an HMAC-SHA256 over them and its purpose, keyed by the newsletter's secret
 (NEWSLETTER_SECRET, or a random key generated once and kept beside the database with mode
 0600). Without the key, no valid token can be made for another subscriber or purpose, so
-links cannot be enumerated. The same key makes the keyed hash that an erased address
-leaves behind: it recognises the address again without holding it.
+links cannot be enumerated. A delivery token (the `TOKEN` of a `bounces+TOKEN@domain`
+return path) binds a send and a subscriber the same way, so that a bounce proves which
+delivery it is about. The same key makes the keyed hash that an erased address leaves
+behind: it recognises the address again without holding it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +28,17 @@ from ..errors import ConfigError
 
 SECRET_FILE = ".newsletter-secret"
 MAC_BYTES = 16  # 128 bits: far beyond guessing over HTTP
+DELIVERY_MAC_CHARS = 13  # 65 bits in base32: short enough for an address's local part
+_DELIVERY_TOKEN = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})\.([a-z2-7]{13})")
 TEST_SUBSCRIBER_ID = 0  # test sends carry a working token that unsubscribes nobody
+
+
+@dataclass(frozen=True)
+class DeliveryToken:
+    """The delivery a return path or a provider's metadata names: one subscriber of a send."""
+
+    send_id: int
+    subscriber_id: int
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,23 @@ class Signer:
         """The keyed hash an erased address leaves: no one without the secret can test an
         address against it, as they could against a plain SHA-256."""
         return hmac.new(self._secret, b"address:" + key.encode(), hashlib.sha256).hexdigest()
+
+    def delivery_token(self, send_id: int, subscriber_id: int) -> str:
+        """`SEND.SUBSCRIBER.MAC`: lower-case letters, digits and dots only, so that it
+        survives a mail server that changes the case of an address's local part."""
+        mac = base64.b32encode(self._mac(f"return-path:{send_id}:{subscriber_id}".encode()))
+        return f"{send_id}.{subscriber_id}.{mac.decode().lower()[:DELIVERY_MAC_CHARS]}"
+
+    def verify_delivery(self, token: str) -> DeliveryToken | None:
+        """The send and subscriber of a token made with this secret, else None."""
+        match = _DELIVERY_TOKEN.fullmatch(token.strip().lower())
+        if match is None:
+            return None
+        send_id, subscriber_id = int(match[1]), int(match[2])
+        if not hmac.compare_digest(match[3], self.delivery_token(send_id, subscriber_id)
+                                   .rpartition(".")[2]):
+            return None
+        return DeliveryToken(send_id, subscriber_id)
 
     def message_key(self, *parts: object) -> str:
         """A short opaque key for Message-IDs: stable for the same parts, reveals nothing."""

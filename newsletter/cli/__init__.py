@@ -19,6 +19,7 @@ from . import schedule as schedule_commands
 from . import send as send_commands
 from . import status as status_commands
 from . import web as web_commands
+from .bounces import bounces as bounces_group
 from .logs import configure as configure_logging
 from .subscribers import subscribers as subscribers_group
 
@@ -83,6 +84,7 @@ send_commands.register(cli)
 status_commands.register(cli)
 web_commands.register(cli)
 cli.add_command(subscribers_group)
+cli.add_command(bounces_group)
 
 
 def main() -> None:

@@ -22,9 +22,12 @@ def register(cli: click.Group) -> None:
               help="Open the preview in the default browser.")
 @click.option("--screenshot", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Write desktop and mobile PNGs into DIR instead of serving.")
+@click.option("--scheme", "schemes", type=click.Choice(["light", "dark", "inverted"]),
+              multiple=True, help="With --screenshot: light (the default), dark (the theme's "
+              "dark rules) or inverted (a client that inverts colours); repeat for several.")
 @click.pass_context
 def preview(ctx: click.Context, issue: Path, port: int, open_browser: bool,
-            screenshot: Path | None) -> None:
+            screenshot: Path | None, schemes: tuple[str, ...]) -> None:
     """Serve ISSUE on 127.0.0.1 and update the page on every save.
 
     The page shows the email at desktop (640 px) and phone (375 px) width, the plain-text
@@ -35,9 +38,10 @@ def preview(ctx: click.Context, issue: Path, port: int, open_browser: bool,
     Example:
       newsletter preview issues/2020-01.yaml --open
       newsletter preview issues/2020-01.yaml --screenshot docs/
+      newsletter preview issues/2020-01.yaml --screenshot shots --scheme dark --scheme inverted
     """
     if screenshot is not None:
-        return _screenshots(ctx, issue, screenshot)
+        return _screenshots(ctx, issue, screenshot, schemes or ("light",))
     import webbrowser
 
     from ..preview.server import HOST, Preview, Snapshot, open_server, serve
@@ -62,7 +66,8 @@ def preview(ctx: click.Context, issue: Path, port: int, open_browser: bool,
             click.echo("preview stopped")
 
 
-def _screenshots(ctx: click.Context, issue: Path, out_dir: Path) -> None:
+def _screenshots(ctx: click.Context, issue: Path, out_dir: Path,
+                 schemes: tuple[str, ...]) -> None:
     from ..compose.issue import load_issue
     from ..compose.publish import web_html
     from ..compose.render import compose
@@ -73,5 +78,5 @@ def _screenshots(ctx: click.Context, issue: Path, out_dir: Path) -> None:
     composed = compose(load_issue(issue, shown(issue)), settings)
     html = web_html(composed, settings, asset_base="assets/")
     images = {image.src: image.path for image in composed.images}
-    written = capture(html, images, out_dir, composed.issue.slug, chromium)
+    written = capture(html, images, out_dir, composed.issue.slug, chromium, schemes)
     click.echo("wrote " + ", ".join(shown(path) for path in written))

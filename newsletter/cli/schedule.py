@@ -79,13 +79,12 @@ def approve(ctx: click.Context, issue: Path, approved_by: str | None) -> None:
     Example:
       newsletter approve issues/2020-01.yaml --by "Anna (editor)"
     """
-    from ..compose.issue import load_issue
-    from ..compose.prepare import prepare
     from ..database import open_database
+    from ..delivery.readiness import ready
     from ..delivery.schedule import approve as record
 
     settings = settings_for(ctx, issue)
-    composed = prepare(load_issue(issue, shown(issue)), settings, shown(issue)).composed
+    composed = ready(issue, settings, shown).composed
     who = approved_by or getpass.getuser()
     connection = open_database(settings.database_path)
     try:

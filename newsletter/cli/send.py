@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -44,6 +45,9 @@ def register(cli: click.Group) -> None:
               help="Also send to subscribers who joined the lists after this send started.")
 @click.option("--resend-unknown", is_flag=True,
               help="Re-send to recipients whose outcome is unknown (same Message-ID).")
+@click.option("--new-version", is_flag=True,
+              help="Resume a send although the issue changed since it started (a typo "
+                   "fixed mid-send): the rest get this version; status shows both.")
 @click.option("--test", "test", is_flag=True,
               help="Send a test copy to the reviewers (or --to) instead of the lists.")
 @click.option("--to", "to", multiple=True, metavar="ADDRESS",
@@ -52,13 +56,14 @@ def register(cli: click.Group) -> None:
               help="Write the messages as .eml files into this folder instead of sending.")
 @click.option("--transport", "transport_url", default=None, metavar="URL",
               help="smtp://user@host:587, smtps://..., outbox://DIR, postmark://default, "
-                   "sendgrid://default, mailgun://DOMAIN (default: newsletter.toml or "
-                   "NEWSLETTER_TRANSPORT).")
+                   "sendgrid://default, mailgun://DOMAIN, ses://REGION (default: "
+                   "newsletter.toml or NEWSLETTER_TRANSPORT).")
 @click.pass_context
 def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | None,
          allow_late: bool, now: dt.datetime | None, lists: tuple[str, ...], yes: bool,
-         dry_run: bool, include_new: bool, resend_unknown: bool, test: bool,
-         to: tuple[str, ...], to_file: Path | None, transport_url: str | None) -> None:
+         dry_run: bool, include_new: bool, resend_unknown: bool, new_version: bool,
+         test: bool, to: tuple[str, ...], to_file: Path | None,
+         transport_url: str | None) -> None:
     """Send ISSUE to its subscriber lists, or a test copy to reviewers with --test.
 
     A send records every recipient in a ledger: if it stops (Ctrl-C, a crash, a lost
@@ -71,13 +76,14 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
       newsletter send issues/2020-01.yaml --list members
       newsletter send issues/2020-01.yaml --list members --list partners --yes
       newsletter send issues/2020-01.yaml --list members --dry-run
+      newsletter send issues/2020-01.yaml --new-version   # resume after fixing a typo
       newsletter send --due          # from cron: whatever is scheduled and due
     """
     url = f"outbox://{quote(str(to_file.resolve()))}" if to_file else transport_url
     if due:
-        if issue is not None or test or lists or dry_run:
+        if issue is not None or test or lists or dry_run or new_version:
             raise click.UsageError("--due finds the issues itself: give no ISSUE, --list, "
-                                   "--test or --dry-run with it")
+                                   "--test, --dry-run or --new-version with it")
         ctx.exit(_send_due(ctx, issues_dir, url, allow_late=allow_late, now=now))
     if issue is None:
         raise click.UsageError("give an ISSUE file, or --due")
@@ -86,7 +92,8 @@ def send(ctx: click.Context, issue: Path | None, due: bool, issues_dir: Path | N
         _test_send(ctx, settings, issue, to, url)
     else:
         _bulk_send(ctx, settings, issue, lists, url, yes=yes, dry_run=dry_run,
-                   include_new=include_new, resend_unknown=resend_unknown)
+                   include_new=include_new, resend_unknown=resend_unknown,
+                   new_version=new_version)
 
 
 def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
@@ -113,8 +120,9 @@ def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
     for run in report.runs:
         if run.outcome is None:
             continue
-        code, problem = ending(run.outcome, received, run.plan.path,
-                               run.plan.composed.issue.lists)
+        code, problem = ending(run.outcome, received,
+                               resume_command(settings, run.plan.path,
+                                              run.plan.composed.issue.lists, url))
         if received:
             log(f"{run.plan.slug}: {problem}")
             return code
@@ -127,11 +135,11 @@ def _send_due(ctx: click.Context, issues_dir: Path | None, url: str | None, *,
     return 0
 
 
-def _compose(settings, issue: Path, *, test: bool):  # type: ignore[no-untyped-def]
-    from ..compose.issue import load_issue
-    from ..compose.prepare import prepare
+def _compose(settings, issue: Path, *, test: bool,  # type: ignore[no-untyped-def]
+             new_version: bool = False):
+    from ..delivery.readiness import ready
 
-    prepared = prepare(load_issue(issue, shown(issue)), settings, shown(issue), test=test)
+    prepared = ready(issue, settings, shown, test=test, new_version=new_version)
     for finding in prepared.findings:
         click.echo(str(finding), err=True)
     return prepared.composed
@@ -159,10 +167,10 @@ def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  
 
 def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...],  # type: ignore[no-untyped-def]
                url: str | None, *, yes: bool, dry_run: bool, include_new: bool,
-               resend_unknown: bool) -> None:
+               resend_unknown: bool, new_version: bool) -> None:
     from ..delivery.campaign import dry_run as build_all
 
-    composed = _compose(settings, issue, test=False)
+    composed = _compose(settings, issue, test=False, new_version=new_version)
     targets = lists or composed.issue.lists
     if not targets:
         raise click.UsageError("no lists to send to: give --list NAME, or set lists: in the "
@@ -175,19 +183,22 @@ def _bulk_send(ctx: click.Context, settings, issue: Path, lists: tuple[str, ...]
                    + " ".join(f"--list {name}" for name in targets))
         return
     outcome, received = run_campaign(composed, settings, targets, url, issue, yes=yes,
-                                     include_new=include_new, resend_unknown=resend_unknown)
-    code, problem = ending(outcome, received, issue, targets)
+                                     include_new=include_new, resend_unknown=resend_unknown,
+                                     new_version=new_version)
+    code, problem = ending(outcome, received, resume_command(settings, issue, targets, url))
     if problem:
         click.echo(problem, err=True)
     ctx.exit(code)
 
 
 def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, yes: bool,  # type: ignore[no-untyped-def]
-                 include_new: bool = False, resend_unknown: bool = False):
+                 include_new: bool = False, resend_unknown: bool = False,
+                 new_version: bool = False):
     """Lock, confirm, send with progress, report: (outcome, signals received)."""
     from ..delivery.campaign import Campaign
 
-    with Campaign(composed, settings, targets, transport_url=url) as campaign:
+    with Campaign(composed, settings, targets, transport_url=url,
+                  new_version=new_version) as campaign:
         plan = campaign.plan(include_new=include_new, resend_unknown=resend_unknown)
         _confirm(plan, yes)
         with stop_on_signals() as (stop, received):
@@ -197,15 +208,34 @@ def run_campaign(composed, settings, targets, url: str | None, issue: Path, *, y
                     stop, include_new=include_new, resend_unknown=resend_unknown,
                     on_start=lambda start: _report_start(start, progress),
                     on_verdict=progress.verdict, on_event=progress.event)
+            except NewsletterError as exc:
+                if exc.hint.endswith("to resume."):  # say exactly which command
+                    exc.hint = exc.hint.removesuffix(".") + ": " + resume_command(
+                        settings, issue, targets, url)
+                raise
             finally:
                 progress.close()
     _report(outcome, issue)
     return outcome, received
 
 
-def ending(outcome, received: list[int], issue: Path, targets) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def resume_command(settings, issue: Path, targets, url: str | None) -> str:  # type: ignore[no-untyped-def]
+    """The command that carries on this send the same way, to print for the user.
+
+    The transport is spelt out unless newsletter.toml chose it, which the command reads
+    again: a transport from --transport or NEWSLETTER_TRANSPORT may not be there next time.
+    """
+    from ..transports import redact_url
+
+    words = ["newsletter", "send", shown(issue), *(f"--list {n}" for n in targets)]
+    chosen = url or settings.env.get("NEWSLETTER_TRANSPORT")
+    if chosen:
+        words += ["--transport", shlex.quote(redact_url(chosen))]
+    return " ".join(words)
+
+
+def ending(outcome, received: list[int], again: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """The exit status of a send and, unless it is 0, the one line saying what to do."""
-    again = f"newsletter send {shown(issue)} " + " ".join(f"--list {n}" for n in targets)
     if received:
         return EXIT_INTERRUPTED.get(received[0], 130), f"stopped; to resume: {again} --yes"
     if outcome.state is SendState.PAUSED:
@@ -220,7 +250,7 @@ def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
                f"{', '.join(plan.lists)}: {plan.to_send} recipient(s) to send"
                + (f", {plan.already_done} already done" if plan.already_done else "")
                + (f", {plan.unknown} unknown" if plan.unknown else "")
-               + f"; via {plan.transport}")
+               + f"; via {plan.transport}" + _limits_note(plan))
     if yes:
         log(summary)
         return
@@ -229,6 +259,28 @@ def _confirm(plan, yes: bool) -> None:  # type: ignore[no-untyped-def]
                               "terminal. Add --yes to send.")
     if not click.confirm(summary + "\nSend now?", default=False):
         raise NewsletterError("cancelled; nothing was sent.")
+
+
+def _limits_note(plan) -> str:  # type: ignore[no-untyped-def]
+    """The service's quota and rate, when they bear on this send."""
+    limits, lines = plan.limits, []
+    if limits is None:
+        return ""
+    if limits.remaining is not None and plan.to_send > limits.remaining:
+        lines.append(f"the service's 24-hour quota has {limits.remaining} message(s) left, "
+                     f"fewer than {plan.to_send}: the run will pause when it is used up, and "
+                     "the same command (or cron) sends the rest when it frees up")
+    if limits.per_second:
+        going = min(plan.to_send, plan.to_send if limits.remaining is None else limits.remaining)
+        lines.append(f"the service allows {limits.per_second:g} messages a second: about "
+                     f"{_duration(going / limits.per_second)} for this run")
+    if limits.note:
+        lines.append(limits.note)
+    return "".join(f"\n  {line}" for line in lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(seconds / 60, 1):.0f} min"
 
 
 def _report_start(start, progress: Progress) -> None:  # type: ignore[no-untyped-def]
@@ -247,8 +299,11 @@ def _report(outcome, issue: Path) -> None:  # type: ignore[no-untyped-def]
     run = outcome.run.counts
     rate = run.get("sent", 0) / max(outcome.elapsed, 1e-6)
     click.echo(f"{outcome.state}: this run sent {run.get('sent', 0)} in {outcome.elapsed:.1f} s "
-               f"({rate:.0f}/s); in all: " + ", ".join(f"{counts[s]} {s}" for s in
-               ("sent", "failed", "deferred", "unknown", "skipped", "pending") if counts.get(s)))
+               f"({rate:.0f}/s); in all: " + (", ".join(f"{counts[s]} {s}" for s in (
+                   "sent", "failed", "deferred", "unknown", "skipped", "pending")
+                   if counts.get(s)) or "nobody"))
+    if outcome.idle:
+        click.echo(outcome.idle)
     if outcome.suppressed:
         click.echo(f"{outcome.suppressed} address(es) bounced permanently and are now suppressed")
     click.echo(f"details: newsletter status {shown(issue)}")

@@ -20,6 +20,17 @@ def register(cli: click.Group) -> None:
     cli.add_command(status)
 
 
+def _percent(rate: float | None, digits: int = 1) -> str:
+    return "-" if rate is None else f"{rate:.{digits}%}"
+
+
+def _returns(back) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"delivered": back.delivered, "bounced_hard": back.hard, "bounced_soft": back.soft,
+            "blocked": back.blocked, "complained": back.complained,
+            "bounce_rate": back.bounce_rate, "complaint_rate": back.complaint_rate,
+            "warnings": back.warnings}
+
+
 def _when(stamp: float | None) -> str | None:
     if stamp is None:
         return None
@@ -34,7 +45,8 @@ def _when(stamp: float | None) -> str | None:
 @click.pass_context
 def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
     """Show how the send of ISSUE went: counts per list and state, failures with the
-    server's replies, recipients whose outcome is unknown, timing and speed.
+    server's replies, recipients whose outcome is unknown, timing and speed, and what came
+    back: delivered, bounced (hard, soft), blocked and complained, with the rates.
 
     \b
     Example:
@@ -58,25 +70,40 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         return
     send = summary.send
     data = {
-        "issue": slug, "state": send.state, "lists": list(send.lists),
+        "issue": slug, "state": send.state, "lists": list(send.lists), "transport": send.transport,
         "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
         "counts": summary.counts, "by_list": summary.by_list,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
+        "versions": [{"content_hash": v.content_hash, "since": _when(v.since)}
+                     for v in summary.versions],
         "failed": [{"email": e, "reply": r} for e, r in summary.failed],
         "unknown": [{"email": e, "reply": r} for e, r in summary.unknown],
         "deferred": [{"email": e, "next_attempt_at": _when(n), "reply": r}
                      for e, n, r in summary.deferred],
+        "returns": _returns(summary.returns),
     }
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{slug}: {send.state}; lists {', '.join(send.lists)}")
+    click.echo(f"{slug}: {send.state}; lists {', '.join(send.lists)}"
+               + (f"; through {send.transport}" if send.transport else ""))
     click.echo(f"  started {data['started_at']}"
                + (f", finished {data['finished_at']}" if send.finished_at else "")
                + (f", {data['rate_per_second']} messages/s" if summary.rate else ""))
+    if len(summary.versions) > 1:
+        click.echo(f"  {len(summary.versions)} versions of the issue (resumed with "
+                   "--new-version): " + "; ".join(f"{v.content_hash[:12]} from {_when(v.since)}"
+                                                  for v in summary.versions))
     for list_name, counts in summary.by_list.items():
         click.echo(f"  {list_name}: " + ", ".join(f"{counts[s]} {s}" for s in ORDER
                                                  if counts.get(s)))
+    back = summary.returns
+    click.echo(f"  after sending: {back.delivered} delivered, {back.hard + back.soft} bounced "
+               f"({back.hard} hard, {back.soft} soft), {back.blocked} blocked, "
+               f"{back.complained} complained; bounce rate {_percent(back.bounce_rate)}, "
+               f"complaint rate {_percent(back.complaint_rate, 2)}")
+    for warning in back.warnings:
+        click.echo(f"warning: {warning}")
     for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
         if rows:
             click.echo(f"{title}:")

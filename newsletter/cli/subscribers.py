@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import StoreError
+from ..grammar import CONTROL_CHARACTERS, printable
 
 if TYPE_CHECKING:
     from ..audience.store import SubscriberStore
@@ -82,6 +84,9 @@ def import_(ctx: click.Context, file: Path, list_name: str, resubscribe: bool,
         click.echo(f"{shown(file)}:{row}: {reason}", err=True)
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {shown(file)} into {list_name}: {summary}")
+    if summary.smtputf8:
+        click.echo(f"{summary.smtputf8} address(es) have non-ASCII before the @: only a mail "
+                   "server that offers SMTPUTF8 can take them; others count them as failed")
     if summary.problems:
         click.echo("fix the rows above and import the file again; the other rows are "
                    "imported and will show as unchanged", err=True)
@@ -242,28 +247,45 @@ def lists(ctx: click.Context, db: Path | None) -> None:
 @db_option
 @click.pass_context
 def show(ctx: click.Context, email: str, db: Path | None) -> None:
-    """Show what the database knows about EMAIL: status, fields and lists.
+    """Show what the database knows about EMAIL: status, fields, lists, and the bounces
+    and complaints recorded about the messages it was sent.
 
     \b
     Example:
       newsletter subscribers show ana@example.org
     """
+    from ..database import open_database
+    from ..inbound.history import subscriber_events
+
     with open_store(ctx, db) as store:
         found = store.get(email)
         if found is None:
             raise StoreError(f"{email}: not in the database")
         memberships = store.memberships(found.id)
+        connection = open_database(store.path)
+        try:
+            events = subscriber_events(connection, found.id)
+        finally:
+            connection.close()
     click.echo(f"{found.email} (id {found.id})")
-    click.echo(f"  name:   {found.name or '-'}")
+    name = printable(found.name) if CONTROL_CHARACTERS.search(found.name) else found.name
+    click.echo(f"  name:   {name or '-'}")
     click.echo(f"  status: {found.status} since {found.status_changed_at:%Y-%m-%d %H:%M} UTC"
                + (f" ({found.status_reason})" if found.status_reason else ""))
     if found.fields:
-        click.echo("  fields: " + ", ".join(f"{k}={v}" for k, v in sorted(found.fields.items())))
+        click.echo("  fields: " + ", ".join(
+            f"{k}={printable(v) if CONTROL_CHARACTERS.search(v) else v}"
+            for k, v in sorted(found.fields.items())))
     for m in memberships:
         click.echo(f"  list {m.list_name}: {m.status} since {m.changed_at:%Y-%m-%d}"
                    + (f" ({m.reason})" if m.reason else ""))
     if not memberships:
         click.echo("  on no list")
+    for event in events:
+        when = dt.datetime.fromtimestamp(event.occurred_at or event.recorded_at, dt.UTC)
+        click.echo(f"  {when:%Y-%m-%d %H:%M} {event.issue}: {event.kind} "
+                   + (f"{event.status} " if event.status else "") + f"via {event.source}"
+                   + (f": {event.diagnostic[:120]}" if event.diagnostic else ""))
 
 
 @subscribers.command("export-person")
@@ -275,8 +297,9 @@ def show(ctx: click.Context, email: str, db: Path | None) -> None:
 def export_person(ctx: click.Context, email: str, output: Path | None, db: Path | None) -> None:
     """Print everything held about EMAIL as JSON: the answer to an access request.
 
-    Name, fields, status, lists, consent records and every message the send ledger
-    recorded for the address (issue, list, outcome, the server's reply).
+    Name, fields, status, lists, consent records, every message the send ledger
+    recorded for the address (issue, list, outcome, the server's reply) and the bounces
+    and complaints that came back about them.
 
     \b
     Example:
@@ -309,10 +332,10 @@ def export_person(ctx: click.Context, email: str, output: Path | None, db: Path 
 def erase(ctx: click.Context, email: str, yes: bool, db: Path | None) -> None:
     """Delete everything held about EMAIL, and keep it from ever being added again.
 
-    The answer to an erasure request: the subscriber, their lists, consents and send
-    history are deleted; a keyed hash of the address (made with NEWSLETTER_SECRET) stays,
-    so that no later import or `add` can bring them back. Only they can, by signing up
-    again on the form and confirming.
+    The answer to an erasure request: the subscriber, their lists, consents, send
+    history and bounce history are deleted; a keyed hash of the address (made with
+    NEWSLETTER_SECRET) stays, so that no later import or `add` can bring them back. Only
+    they can, by signing up again on the form and confirming.
 
     \b
     Example:
@@ -331,7 +354,8 @@ def erase(ctx: click.Context, email: str, yes: bool, db: Path | None) -> None:
         counts = erase_person(store, email)
     if counts["subscriber"]:
         click.echo(f"{email}: erased (the subscriber, {counts['lists']} list membership(s), "
-                   f"{counts['consents']} consent record(s), {counts['sends']} send record(s))")
+                   f"{counts['consents']} consent record(s), {counts['sends']} send record(s), "
+                   f"{counts['bounces']} bounce or complaint record(s))")
     else:
         click.echo(f"{email}: nothing was held")
     click.echo("only a keyed hash of the address is kept: no import can add it again; "

@@ -39,8 +39,9 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: st
     8058); GET shows a page with a button. /subscribe is the sign-up form ([signup] in
     newsletter.toml), /confirm/TOKEN its confirmation link, /preferences/TOKEN each
     subscriber's page. / lists the issues whose send has started, newest first, and /SLUG/
-    shows each one's web version. Run it behind a reverse proxy that answers at base_url
-    over https (see README).
+    shows each one's web version. POST /webhooks/postmark, /webhooks/sendgrid and
+    /webhooks/mailgun take the mail services' bounce and complaint events. Run it behind a
+    reverse proxy that answers at base_url over https (see README).
 
     \b
     Example:
@@ -50,14 +51,15 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: st
     from waitress import create_server
 
     from ..audience.tokens import signer_for
-    from ..web.app import MAX_BODY, WebApp
+    from ..web.app import WebApp
     from ..web.archive import Archive
+    from ..web.webhooks import MAX_WEBHOOK_BODY
 
     settings = settings_for(ctx)
     app = WebApp(settings, Archive(settings, issues_dir or settings.path("issues")),
                  signer_for(settings))
     server = create_server(app, host=host, port=port, threads=threads, url_prefix=url_prefix,
-                           max_request_body_size=MAX_BODY, ident="newsletter")
+                           max_request_body_size=MAX_WEBHOOK_BODY, ident="newsletter")
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving on http://{shown_host}:{server.effective_port}{url_prefix}/ "
                "(Ctrl-C to stop)")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..errors import IssueFileError
 from ..grammar import LIST_NAME, RESERVED_SLUGS, SLUG
+from .agendatime import agenda_times
 from .schema import Reader, shorten
-from .yamlsource import Node, load
+from .yamlsource import Node, load_tree
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Image:
     src: str  # relative to the issue file
     alt: str
     path: Path  # resolved on disk
+    width: int = 0  # pixels, read from the file
+    height: int = 0
+
+
+# What every mail client shows: the file name's ending, and the format the file must be.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class Item:
     image: Image | None = None
     section: str | None = None
     featured: bool = False
+    line: int = 0
+    body_node: Node | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class Highlight:
     title: str
     body: str  # Markdown
     link: Link | None = None
+    line: int = 0
+    body_node: Node | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,13 @@ class AgendaEntry:
     start: dt.date
     project: str
     event: str
-    place: str
+    place: str | None = None
     end: dt.date | None = None
     link: Link | None = None
     line: int = 0
+    times: tuple[dt.time, dt.time | None] | None = None  # local times, in `timezone`
+    timezone: str | None = None  # an IANA name, set whenever `times` is
+    id: str | None = None  # the calendar key, when the editor pins it
 
 
 @dataclass(frozen=True)
@@ -71,25 +85,34 @@ class Issue:
     agenda: tuple[AgendaEntry, ...] = ()
     footer: str | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    tree: Node | None = field(default=None, compare=False, repr=False)  # the file, located
 
     @property
     def images(self) -> list[Image]:
         return [item.image for item in self.items if item.image]
+
+    def locate(self, needle: str) -> list[tuple[int, str]]:
+        """(line, field) of each text of the file that contains `needle`, in file order."""
+        return self.tree.locate(needle) if self.tree is not None else []
 
 
 TOP_FIELDS = ("number", "slug", "title", "date", "subject", "preheader", "send_at", "lists",
               "template", "intro", "items", "highlights", "agenda", "footer")
 ITEM_FIELDS = ("title", "body", "link", "image", "section", "featured")
 HIGHLIGHT_FIELDS = ("title", "body", "link")
-AGENDA_FIELDS = ("start", "end", "project", "event", "place", "link")
+AGENDA_FIELDS = ("start", "end", "time", "timezone", "project", "event", "place", "link", "id")
 
 
 def load_issue(path: Path, display: str | None = None) -> Issue:
     """Read and validate an issue file; raise IssueFileError listing every problem."""
     shown = display or str(path)
-    root = load(path, shown)
+    root, problems = load_tree(path, shown)
     reader = Reader(shown)
+    reader.problems.extend(problems)
     issue = _read_issue(reader, root, path)
+    if problems:  # a line set aside for its syntax error may hold any required field
+        reader.problems = [p for p in reader.problems if p in problems
+                           or p.message != "required field is missing"]
     if reader.problems:  # in file order, as the user reads and fixes them
         raise IssueFileError(sorted(reader.problems, key=lambda p: p.line or 0))
     assert issue is not None
@@ -117,6 +140,10 @@ def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
                                for n in r.sequence(f("agenda"), "agenda entries")) if x)
     issue_date = r.date(f("date"))
     subject = r.one_line(f("subject"), max_length=250)
+    if subject == "":
+        r.error(f("subject"), "subject", "expected a subject line, got an empty one (it is what "
+                                         "the inbox shows)")
+        subject = None
     if not (issue_date and subject is not None):
         return None
     return Issue(
@@ -126,7 +153,7 @@ def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
         send_at=r.aware_datetime(f("send_at")), lists=lists,
         template=r.one_line(f("template")), intro=r.text(f("intro")),
         items=items, highlights=highlights, agenda=agenda, footer=r.text(f("footer")),
-        lines={key: node.line for key, node in root.value.items()},
+        lines={key: node.line for key, node in root.value.items()}, tree=root,
     )
 
 
@@ -171,7 +198,7 @@ def _read_item(r: Reader, node: Node, issue_path: Path) -> Item | None:
     section, featured = r.one_line(f("section")), r.boolean(f("featured"))
     if title is None or body is None:
         return None
-    return Item(title, body, link, image, section, featured)
+    return Item(title, body, link, image, section, featured, node.line, f("body"))
 
 
 def _read_image(r: Reader, node: Node | None, issue_path: Path) -> Image | None:
@@ -192,7 +219,33 @@ def _read_image(r: Reader, node: Node | None, issue_path: Path) -> Image | None:
         r.error(src_node, src_node.path, f"expected an image file, but {shorten(str(resolved))}"
                                          " does not exist")
         return None
-    return Image(src, alt, resolved)
+    size = _pixel_size(r, src_node, resolved)
+    return Image(src, alt, resolved, *size) if size else None
+
+
+def _pixel_size(r: Reader, node: Node, path: Path) -> tuple[int, int] | None:
+    """The width and height of a readable PNG, JPEG or GIF whose name says what it is."""
+    expected = IMAGE_FORMATS.get(path.suffix.lower())
+    if expected is None:
+        r.error(node, node.path, f"expected a .png, .jpg or .gif image (what every mail client "
+                                 f"shows), got {shorten(path.name)}")
+        return None
+    from PIL import Image as Pillow  # only issues with images pay for the import
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Pillow.open(path) as picture:
+            found, size = picture.format, picture.size
+            picture.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        r.error(node, node.path, f"{shorten(path.name)} is not a readable {expected} image "
+                                 f"({exc}); export it again from your image editor")
+        return None
+    if found != expected:
+        r.error(node, node.path, f"{shorten(path.name)} is a {found} image named like a "
+                                 f"{expected}: rename it to match (mail clients trust the name)")
+        return None
+    return size
 
 
 def _read_highlight(r: Reader, node: Node) -> Highlight | None:
@@ -201,11 +254,11 @@ def _read_highlight(r: Reader, node: Node) -> Highlight | None:
     f = node.value.get
     title = r.one_line(f("title")) or "Did you know?"
     body, link = r.text(f("body")), _read_link(r, f("link"))
-    return Highlight(title, body, link) if body is not None else None
+    return Highlight(title, body, link, node.line, f("body")) if body is not None else None
 
 
 def _read_agenda(r: Reader, node: Node) -> AgendaEntry | None:
-    if not r.mapping(node, AGENDA_FIELDS, required=("start", "project", "event", "place")):
+    if not r.mapping(node, AGENDA_FIELDS, required=("start", "project", "event")):
         return None
     f = node.value.get
     start, end = r.date(f("start")), r.date(f("end"))
@@ -215,6 +268,12 @@ def _read_agenda(r: Reader, node: Node) -> AgendaEntry | None:
         end = None
     project, event, place = r.one_line(f("project")), r.one_line(f("event")), r.one_line(f("place"))
     link = _read_link(r, f("link"), default_label=None)
-    if None in (start, project, event, place):
+    times, timezone = agenda_times(r, node, start, end)
+    pinned = r.one_line(f("id"))
+    if pinned is not None and not SLUG.match(pinned):
+        r.error(f("id"), f("id").path, "expected lowercase letters, digits, '.', '-' or '_' "
+                                       f"(it names the event's .ics file), got {shorten(pinned)}")
+    if None in (start, project, event):
         return None
-    return AgendaEntry(start, project, event, place, end, link, node.line)
+    return AgendaEntry(start, project, event, place, end, link, node.line, times, timezone,
+                       pinned)

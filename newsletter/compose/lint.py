@@ -8,16 +8,22 @@ from html.parser import HTMLParser
 from ..config import Settings
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from .accessibility import check_accessibility
+from .agendacheck import check_agenda
+from .context import RECIPIENT_FIELDS, IssueContext, check_context
+from .imagecheck import check_images
+from .links import markdown_link_findings
 from .render import ComposedEmail
+from .themecheck import theme_findings
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a message whose HTML is larger
 CLIP_WARNING_BYTES = 90_000
 SUBJECT_WARNING_CHARS = 70  # what a phone's inbox row shows, roughly
 PREHEADER_WARNING_CHARS = 150
 IMAGE_WARNING_BYTES = 300_000
+WHOLE_PIXELS = re.compile(r"\d+")
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
 STYLE_ELEMENT = re.compile(r"(?is)<style\b.*?</style>")  # compact CSS writes `}}` legitimately
-RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "preferences_url", "web_url"})
 # Sample values about as long as real ones, so the size check measures what is sent.
 SAMPLE_VALUES = {
     "name": "Maximiliane Oberholzer-Lindqvist",
@@ -43,8 +49,13 @@ class _Collector(HTMLParser):
                 self.links.append(href)
 
 
-def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[Problem]:
-    """Every finding about a composed issue, errors and warnings alike."""
+def check(composed: ComposedEmail, settings: Settings, shown_path: str,
+          around: IssueContext | None = None) -> list[Problem]:
+    """Every finding about a composed issue, errors and warnings alike.
+
+    With `around` (the subscriber store, the other issues, the ledger), the rules of
+    context.py run too; without one, unknown placeholders are only a warning.
+    """
     findings: list[Problem] = []
     issue = composed.issue
 
@@ -80,9 +91,12 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         if leftover:
             context = body[max(0, leftover.start() - 30): leftover.end() + 30].replace("\n", " ")
             add(f"leftover template syntax {leftover.group()!r} in the {part}: ...{context}...")
-    for name in sorted(composed.fields - RECIPIENT_FIELDS):
-        add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' field",
-            severity="warning")
+    if around is not None:
+        findings += check_context(composed, around, shown_path)
+    else:
+        for name in sorted(composed.fields - RECIPIENT_FIELDS):
+            add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' "
+                "field", severity="warning")
 
     if len(issue.subject) > SUBJECT_WARNING_CHARS:
         add(f"subject is {len(issue.subject)} characters; inboxes show about "
@@ -97,9 +111,6 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
     previous = None
     for index, entry in enumerate(issue.agenda):
         field = f"agenda[{index}].start"
-        if entry.start < issue.date:
-            add(f"event on {entry.start.isoformat()} is before the issue date "
-                f"{issue.date.isoformat()}", field, entry.line, "warning")
         if previous and entry.start < previous.start:
             add(f"agenda out of order: {entry.start.isoformat()} comes after "
                 f"{previous.start.isoformat()}", field, entry.line, "warning")
@@ -110,7 +121,32 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str) -> list[
         if weight > IMAGE_WARNING_BYTES:
             add(f"image {image.src} weighs {weight / 1000:.0f} KB; phones on slow networks "
                 "will show it late", severity="warning")
+    findings += check_agenda(issue, shown_path)
+    findings += check_images(issue, shown_path)
+    findings += check_accessibility(composed, shown_path)
+    check_postal_address(settings, add)
+    check_image_sizes(collector.images, add)
+    findings += markdown_link_findings(issue, settings.language, shown_path)
+    findings += theme_findings(composed.template_dir)
     return findings
+
+
+def check_postal_address(settings: Settings, add) -> None:  # type: ignore[no-untyped-def]
+    """Bulk mail must carry the sender's postal address (CAN-SPAM, EU e-commerce rules)."""
+    if not settings.postal_address.strip():
+        add("no postal address: bulk mail must carry the sender's postal address (CAN-SPAM, "
+            "and the e-commerce rules of most EU members); set postal_address under "
+            "[newsletter]", field="newsletter.toml: postal_address")
+
+
+def check_image_sizes(images: list[dict[str, str | None]], add) -> None:  # type: ignore[no-untyped-def]
+    """Outlook's Word engine mishandles an image width or height that is not whole pixels."""
+    for image in images:
+        for name in ("width", "height"):
+            value = image.get(name)
+            if value is not None and not WHOLE_PIXELS.fullmatch(value):
+                add(f"image {image.get('src')!r} has {name}={value!r} in the HTML; Outlook needs "
+                    "whole pixels (set it in the theme, or leave it to the image's file)")
 
 
 def _check_link(href: str, add) -> None:  # type: ignore[no-untyped-def]

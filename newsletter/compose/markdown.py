@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -36,6 +37,42 @@ def _parser() -> MarkdownIt:
 
     parser.normalizeLink = normalize_keeping_placeholders  # type: ignore[method-assign]
     return parser
+
+
+@dataclass(frozen=True)
+class MarkdownLink:
+    """A link as written in Markdown, even one the renderer refuses to make (`javascript:`)."""
+
+    href: str
+    text: str
+    line: int  # 0-based, within the Markdown source
+
+
+@lru_cache(maxsize=1)
+def _permissive_parser() -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False, "typographer": False}).disable("image")
+    parser.validateLink = lambda url: True  # type: ignore[method-assign]
+    return parser
+
+
+def links(source: str) -> list[MarkdownLink]:
+    """Every link of `source` with its text and line, for `check` to judge."""
+    found: list[MarkdownLink] = []
+    for token in _permissive_parser().parse(source):
+        if token.type != "inline" or token.map is None:
+            continue
+        line, href, parts = token.map[0], None, []
+        for child in token.children or []:
+            if child.type in ("softbreak", "hardbreak"):
+                line += 1
+            if child.type == "link_open":
+                href, parts, start = str(child.attrGet("href") or ""), [], line
+            elif child.type == "link_close" and href is not None:
+                found.append(MarkdownLink(href, "".join(parts).strip(), start))
+                href = None
+            elif href is not None and child.type in ("text", "code_inline"):
+                parts.append(child.content)
+    return found
 
 
 def to_html(source: str) -> str:

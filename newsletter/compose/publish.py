@@ -1,4 +1,4 @@
-"""What `build` writes: the email and its web version, with the images beside them."""
+"""What `build` writes: the email and its web version, with its images and calendar files."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..grammar import PLACEHOLDER
+from .ics import calendar_files
 from .render import ComposedEmail, issue_url
 
 
@@ -36,8 +37,13 @@ def web_html(composed: ComposedEmail, settings: Settings, asset_base: str = "") 
     return fill(composed.html_with_assets(asset_base), web_values(settings, composed), escape=True)
 
 
+def published_files(composed: ComposedEmail, settings: Settings) -> dict[str, bytes]:
+    """The files published beside the web version besides images: the agenda's `.ics`."""
+    return calendar_files(composed.issue, settings, issue_url(settings, composed.issue))
+
+
 def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> Path:
-    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html and the images."""
+    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html, images, `.ics`."""
     target = out_dir / composed.issue.slug
     target.mkdir(parents=True, exist_ok=True)
     page = web_html(composed, settings)
@@ -49,4 +55,8 @@ def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> P
         destination = target / image.src
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(image.path, destination)
+    for name, body in published_files(composed, settings).items():
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(body)
     return target

@@ -26,6 +26,8 @@ from ..config import Settings
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
 from . import markdown
+from .agendatime import time_range
+from .ics import CalendarLinks
 from .issue import AgendaEntry, Image, Issue, Item
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
@@ -97,7 +99,7 @@ def compose(issue: Issue, settings: Settings, *, test: bool = False) -> Composed
         where = str(template_dir / HTML_TEMPLATE)
         raise IssueFileError([Problem(where, None, "", f"the MJML it renders is not valid: "
                                                        f"{exc}")]) from None
-    html = _inline_css(rendered, template_dir / INLINE_CSS)
+    html = _whole_pixel_images(_inline_css(rendered, template_dir / INLINE_CSS), issue.images)
     subject = f"[TEST] {issue.subject}" if test else issue.subject
     used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
     return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
@@ -134,6 +136,7 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         "link_line": lambda link, indent="": markdown.link_line(link.label, link.url,
                                                                 indent=indent),
         "date_range": date_range,
+        "time_range": lambda entry: time_range(entry.times, entry.timezone),
         "long_date": long_date,
         "asset": lambda src: ASSET_BASE + quote(src),
     })
@@ -150,6 +153,7 @@ def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "preferences_url": placeholder("preferences_url"),
         "web_url": placeholder("web_url"),
+        "calendar": CalendarLinks(issue_url(settings, issue)),
         "test": test,
     }
 
@@ -217,7 +221,42 @@ def _premailer():  # type: ignore[no-untyped-def]
     # expressions first (60 ms a process); premailer only reads names and values back, so
     # the profiles are dropped. The inlined HTML is byte-for-byte the same.
     cssutils.profile.removeProfile(all=True)
+    # cssutils fetches what an @import names, past premailer's allow_network=False (and
+    # through HTTP_PROXY): composing must never touch the network. `check` reports @import.
+    cssutils.util._defaultFetcher = _refuse_to_fetch
     return premailer
+
+
+def _refuse_to_fetch(url: str) -> None:
+    return None
+
+
+_IMG = re.compile(r"<img\b[^>]*>")
+_SIZE = re.compile(r'\b(width|height)="([^"]*)"')
+
+
+def _whole_pixel_images(html: str, images: list[Image]) -> str:
+    """Give every image of the issue a whole-pixel width and the height its file implies.
+
+    MJML writes a column's share of the width (`width="185.6"`) and `height="auto"`;
+    Outlook's Word engine mishandles both, so each becomes a whole number of pixels.
+    """
+    by_src = {ASSET_BASE + quote(image.src): image for image in images}
+
+    def fix(match: re.Match[str]) -> str:
+        tag = match.group()
+        src = re.search(r'\bsrc="([^"]*)"', tag)
+        image = by_src.get(src.group(1)) if src else None
+        width = re.search(r'\bwidth="(\d+(?:\.\d+)?)"', tag)
+        if image is None or not image.width or width is None:
+            return tag
+        pixels = int(float(width.group(1)))
+        height = max(round(pixels * image.height / image.width), 1)
+        sizes = {"width": str(pixels), "height": str(height)}
+        tag = _SIZE.sub(lambda m: f'{m.group(1)}="{sizes[m.group(1)]}"', tag)
+        return tag if 'height="' in tag else tag.replace("<img ", f'<img height="{height}" ', 1)
+
+    return _IMG.sub(fix, html)
 
 
 def _normalise_text(text: str) -> str:

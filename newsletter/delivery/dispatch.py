@@ -3,8 +3,14 @@
 Each connection runs in its own thread with its own transport. A worker claims a batch of
 recipients from the ledger, builds their messages, waits for the rate limiter, journals
 the hand-over, sends, and records each verdict. Temporary failures are retried with
-exponential backoff and jitter; too many in a row pause the run. Setting `stop` makes
-every worker finish the message in hand and return.
+exponential backoff and jitter. Setting `stop` makes every worker finish the message in
+hand and return.
+
+The pause rule counts events, not recipients: one hand-over (an API request, an SMTP
+message or connection) that was refused for now is one temporary failure, however many
+recipients it carried, and one that delivered anything ends the streak. Too many in a row
+(`max_consecutive_errors`) pause the run: a service that keeps failing, not one bad
+minute. A server that asks to slow down lowers the shared rate once per refusal.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from ..errors import (
     HeaderInjectionError,
     NewsletterError,
     OutcomeUnknown,
+    QuotaExhausted,
+    StoreError,
     TransportUnavailable,
 )
 from ..states import DeliveryState
@@ -72,22 +80,22 @@ class Dispatcher:
         self.stop = stop
         self.on_verdict, self.on_event = on_verdict, on_event
         self.tally = Tally()
-        self.fatal: BaseException | None = None
+        self.fatal: BaseException | None = None  # the first, written under _lock
         self.pause_reason = ""
         self._lock = threading.Lock()
         self._busy = 0  # workers holding claimed recipients
 
     def run(self) -> Tally:
-        """Send until nothing is due (or stop); raises the first fatal transport error."""
+        """Send until nothing is due (or stop); raises the first fatal error of a worker."""
         workers = [threading.Thread(target=self._worker, name=f"connection-{n + 1}",
                                     daemon=True) for n in range(self.connections)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        self.ledger.flush()
-        if self.fatal is not None:
+        if self.fatal is not None:  # the campaign settles the ledger as best it can
             raise self.fatal
+        self.ledger.flush()
         return self.tally
 
     def _worker(self) -> None:
@@ -107,20 +115,25 @@ class Dispatcher:
                 finally:
                     with self._lock:
                         self._busy -= 1
-        except NewsletterError as exc:
+        except QuotaExhausted as exc:  # nothing more goes today: pause, a later run resumes
+            with self._lock:
+                self.pause_reason = self.pause_reason or str(exc)
+            self.stop.set()
+        except Exception as exc:  # noqa: BLE001 - run() raises it in the main thread
             self._fail(exc)
-        except BaseException as exc:  # a bug: stop everyone, keep the ledger right
-            self._fail(exc)
-            raise
         finally:
             transport.close()
 
     def _fail(self, exc: BaseException) -> None:
         """Keep the first fatal error of any worker and stop them all."""
         with self._lock:
-            if self.fatal is None:
+            first = self.fatal is None
+            if first:
                 self.fatal = exc
         self.stop.set()
+        if first and isinstance(exc, StoreError):  # finishing may wait for the database
+            self.on_event("stopping: the ledger cannot be written (see below); finishing the "
+                          "messages in flight")
 
     def _claim_size(self) -> int:
         rate = self.limiter.rate
@@ -141,59 +154,103 @@ class Dispatcher:
         return not self.stop.wait(delay)
 
     def _send_claimed(self, transport: Transport, claimed: list[Claimed]) -> None:
-        for start in range(0, len(claimed), self.batch_size):
-            batch = claimed[start:start + self.batch_size]
-            if self.stop.is_set():
-                self.ledger.release([c.delivery_id for c in claimed[start:]])
-                return
-            messages, ready = [], []
-            for item in batch:
-                try:
-                    messages.append(self.factory.personalise(item.recipient))
-                    ready.append(item)
-                except HeaderInjectionError as exc:  # bad data in the store, not in transit
-                    self._record(item, Result(Status.FAILED, str(exc)))
-            if not ready:
-                continue
-            if not self.limiter.acquire(len(ready), self.stop):
-                self.ledger.release([c.delivery_id for c in claimed[start:]])
-                return
-            self.ledger.begin([c.delivery_id for c in ready])
-            try:
-                results = self._hand_over(transport, ready, messages)
-            except BaseException:  # the run stops: the rest of the claim was never begun
-                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
-                raise
-            for item, result in zip(ready, results, strict=True):
-                self._record(item, result)
-            if self.stop.is_set():
-                self.ledger.release([c.delivery_id for c in claimed[start + len(batch):]])
-                return
+        settled = 0  # claimed[:settled] have a verdict, or the journal has them in flight
+        try:
+            for start in range(0, len(claimed), self.batch_size):
+                if self.stop.is_set():
+                    return
+                batch = claimed[start:start + self.batch_size]
+                messages, ready = [], []
+                for item in batch:
+                    try:
+                        messages.append(self.factory.personalise(item.recipient))
+                        ready.append(item)
+                    except HeaderInjectionError as exc:  # bad data in the store, not in transit
+                        self._settle([item], [Result(Status.FAILED, str(exc))])
+                if not ready:
+                    settled = start + len(batch)
+                    continue
+                admitted = self.limiter.acquire(len(ready), self.stop)
+                if admitted is None:
+                    return
+                self.ledger.begin([c.delivery_id for c in ready])
+                settled = start + len(batch)
+                self._hand_over(transport, ready, messages, admitted)
+        finally:
+            self._release(claimed[settled:])
+
+    def _release(self, unsent: list[Claimed]) -> None:
+        """Put back what this worker claimed and never handed over."""
+        try:
+            self.ledger.release([c.delivery_id for c in unsent])
+        except StoreError:  # the next run frees them: claimed, not in the journal
+            pass
 
     def _hand_over(self, transport: Transport, ready: list[Claimed],
-                   messages: list[Personalised]) -> list[Result]:
+                   messages: list[Personalised], admitted: int) -> None:
+        """One event: send the batch, record every verdict, count it once, slow down once."""
+        pause = None
         try:
-            return transport.send(messages)
-        except TransportUnavailable as exc:
-            if exc.throttled or exc.retry_after:
-                rate = self.limiter.throttle(exc.retry_after)
-                self.on_event(f"throttled by the server ({exc}); slowing to {rate:.1f}/s")
-            # One delay for the whole batch, so that it goes again as one request.
-            delay = exc.retry_after if exc.retry_after is not None else \
-                self.retry.next_attempt(ready[0].attempts, 0.0)
-            return [Result(Status.DEFERRED, str(exc), retry_after=delay)] * len(messages)
-        except OutcomeUnknown as exc:
-            return [Result(Status.UNKNOWN, str(exc))] * len(messages)
-        except NewsletterError as exc:
-            # Refused before any message data: these recipients are simply not sent yet.
-            now = time.time()
-            for item in ready:
-                self.ledger.record(Verdict(item.delivery_id, DeliveryState.PENDING, str(exc),
-                                           at=now))
+            results = transport.send(messages)
+        except QuotaExhausted as exc:  # not sent: they wait, pending, for the run that resumes
+            self.ledger.release([c.delivery_id for c in ready], str(exc))
             raise
+        except TransportUnavailable as exc:
+            # One delay for the whole batch, so that it goes again as one request.
+            pause = exc.retry_after
+            delay = pause if pause is not None else \
+                self.retry.next_attempt(ready[0].attempts, 0.0)
+            results = [Result(Status.DEFERRED, str(exc), throttled=exc.throttled or
+                              pause is not None, retry_after=delay)] * len(messages)
+        except OutcomeUnknown as exc:
+            results = [Result(Status.UNKNOWN, str(exc))] * len(messages)
+        except NewsletterError as exc:
+            # Refused before any message data: not sent, and not an attempt either.
+            self.ledger.release([c.delivery_id for c in ready], str(exc))
+            raise
+        except Exception as exc:
+            # Outside the transport contract (a bug): whether anything left is not known.
+            reply = (f"the transport failed unexpectedly ({type(exc).__name__}: {exc}); "
+                     "check the server's log before sending again with --resend-unknown")
+            self._settle(ready, [Result(Status.UNKNOWN, reply)] * len(messages),
+                         messages=messages)
+            raise
+        self._settle(ready, results, admitted, pause, messages)
 
-    def _record(self, item: Claimed, result: Result) -> None:
+    def _settle(self, ready: list[Claimed], results: list[Result], admitted: int | None = None,
+                pause: float | None = None, messages: list[Personalised] | None = None) -> None:
         now = time.time()
+        ids = [m.message_id for m in messages] if messages is not None else [""] * len(ready)
+        verdicts = [self._verdict(item, result, now, message_id)
+                    for item, result, message_id in zip(ready, results, ids, strict=True)]
+        self.ledger.record(*verdicts)
+        throttled = next((r for r in results if r.throttled), None)
+        if throttled is not None:
+            rate = self.limiter.throttle(pause, admitted)
+            if rate is not None:
+                self.on_event(f"throttled by the server ({throttled.reply}); slowing to "
+                              f"{rate:.1f}/s")
+        states = [v.state for v in verdicts]
+        with self._lock:
+            for state in states:
+                self.tally.add(state)
+            if DeliveryState.SENT in states:
+                self.tally.consecutive_temporary = 0
+            elif DeliveryState.DEFERRED in states:
+                self.tally.consecutive_temporary += 1
+                self.tally.last_temporary = next(v.reply for v in verdicts
+                                                 if v.state is DeliveryState.DEFERRED)
+                if self.tally.consecutive_temporary >= self.max_consecutive_errors > 0 \
+                        and not self.pause_reason:
+                    self.pause_reason = (f"{self.tally.consecutive_temporary} temporary "
+                                         f"failures in a row (last: "
+                                         f"{self.tally.last_temporary})")
+                    self.stop.set()
+        for state in states:
+            self.on_verdict(state)
+
+    def _verdict(self, item: Claimed, result: Result, now: float,
+                 message_id: str = "") -> Verdict:
         state, reply = DeliveryState(result.status), result.reply
         next_attempt, failed_since = None, item.failed_since
         if result.status is Status.DEFERRED:
@@ -205,21 +262,5 @@ class Dispatcher:
                 next_attempt = now + result.retry_after
             else:
                 next_attempt = self.retry.next_attempt(item.attempts, now)
-        if result.throttled:
-            rate = self.limiter.throttle()
-            self.on_event(f"throttled by the server ({reply}); slowing to {rate:.1f}/s")
-        self.ledger.record(Verdict(item.delivery_id, state, reply, next_attempt, failed_since,
-                                   now, result.suppress))
-        with self._lock:
-            self.tally.add(state)
-            if state is DeliveryState.DEFERRED:
-                self.tally.consecutive_temporary += 1
-                self.tally.last_temporary = reply
-                if self.tally.consecutive_temporary >= self.max_consecutive_errors > 0 \
-                        and not self.pause_reason:
-                    self.pause_reason = (f"{self.tally.consecutive_temporary} temporary "
-                                         f"failures in a row (last: {reply})")
-                    self.stop.set()
-            elif state is DeliveryState.SENT:
-                self.tally.consecutive_temporary = 0
-        self.on_verdict(state)
+        return Verdict(item.delivery_id, state, reply, next_attempt, failed_since, now,
+                       result.suppress, message_id)

@@ -30,10 +30,11 @@ class Verdict:
     failed_since: float | None = None  # when the first temporary failure happened
     at: float = 0.0
     suppress: bool = False  # a hard bounce: the address must never be mailed again
+    message_id: str = ""  # the Message-ID handed over: a bounce may quote only this
 
     def encode(self) -> bytes:
         return (json.dumps([self.delivery_id, self.state, self.reply, self.next_attempt_at,
-                            self.failed_since, self.at, self.suppress],
+                            self.failed_since, self.at, self.suppress, self.message_id],
                            ensure_ascii=True) + "\n").encode()
 
 
@@ -57,8 +58,8 @@ class Journal:
     def begun(self, delivery_ids: list[int]) -> None:
         self._write("".join(f"{i} {BEGUN}\n" for i in delivery_ids).encode())
 
-    def verdict(self, verdict: Verdict) -> None:
-        self._write(verdict.encode())
+    def verdict(self, *verdicts: Verdict) -> None:
+        self._write(b"".join(verdict.encode() for verdict in verdicts))
 
     def _write(self, data: bytes) -> None:
         os.write(self._fd, data)

@@ -5,6 +5,11 @@ every row then moves pending -> sending -> sent | deferred | failed | unknown | 
 A row is `sent` only after the server accepted the message. Rows are claimed in batches;
 the journal (journal.py) records each hand-over and verdict at once, and the ledger
 commits them in batches. All methods are thread-safe.
+
+A storage error (the database locked by another program for longer than its busy timeout,
+a full disk, a journal that cannot be written) becomes one StoreError that says what and
+which file: the run stops, and whatever the database could not take is in the journal,
+which the next run replays.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..envelope import Recipient
-from ..states import SendState
+from ..errors import NewsletterError
+from ..states import DeliveryState, SendState
 from .journal import Journal, Verdict, replay
+from .storage import guarded
 
 FLUSH_EVERY = 1.0  # seconds between ledger commits while sending
 FLUSH_SIZE = 500  # or this many verdicts, whichever comes first
@@ -36,6 +43,17 @@ class SendRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    transport: str | None  # the URL the last run went through, without secrets
+
+
+@dataclass(frozen=True)
+class SendVersion:
+    """One version of the composed issue that a send has gone out with."""
+
+    content_hash: str
+    issue_date: str | None  # the issue's date, YYYY-MM-DD (None for sends before v7)
+    source: str | None  # the issue file's name
+    since: float  # the first run with this version
 
 
 @dataclass(frozen=True)
@@ -59,12 +77,19 @@ class StartReport:
 def find_send(connection: sqlite3.Connection, issue: str) -> SendRecord | None:
     """The send of `issue`, or None if it was never sent to a list."""
     row = connection.execute("SELECT id, issue, lists, content_hash, state, created_at, "
-                             "started_at, finished_at FROM sends WHERE issue = ?",
+                             "started_at, finished_at, transport FROM sends WHERE issue = ?",
                              (issue,)).fetchone()
     if row is None:
         return None
     return SendRecord(row[0], row[1], tuple(json.loads(row[2])), row[3], SendState(row[4]),
                       *row[5:])
+
+
+def find_versions(connection: sqlite3.Connection, send_id: int) -> list[SendVersion]:
+    """The versions a send has gone out with, oldest first."""
+    rows = connection.execute("SELECT content_hash, issue_date, source, since FROM "
+                              "send_versions WHERE send_id = ? ORDER BY id", (send_id,))
+    return [SendVersion(*row) for row in rows]
 
 
 class Ledger:
@@ -74,6 +99,9 @@ class Ledger:
         self._db = connection
         self._lock = threading.RLock()
         self.issue = issue
+        self.database = database
+        self.busy_timeout = connection.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+        self._recovered: tuple[int, int] | None = None
         self.journal_path = database.with_name(f"{database.name}-{issue}.journal")
         self._journal: Journal | None = None
         self._buffer: list[Verdict] = []
@@ -94,23 +122,53 @@ class Ledger:
 
     # -- starting and resuming -------------------------------------------------------
 
+    @guarded
+    def recover(self) -> tuple[int, int]:
+        """Settle what a dead run left, once: (now unknown, now pending again).
+
+        Call only while holding the issue's send lock, before counting anything.
+        """
+        with self._lock:
+            if self._recovered is None:
+                self._recovered = self._recover()
+            return self._recovered
+
+    @guarded
     def start(self, lists: Sequence[str], content_hash: str, *, include_new: bool = False,
-              resend_unknown: bool = False, now: float | None = None) -> StartReport:
-        """Create or resume the send; call only while holding the issue's send lock."""
+              resend_unknown: bool = False, transport: str | None = None,
+              new_version: bool = False, issue_date: str | None = None,
+              source: str | None = None, now: float | None = None) -> StartReport:
+        """Create or resume the send; call only while holding the issue's send lock.
+
+        Resuming with other content is refused unless `new_version`: then the new version
+        is recorded beside the first, and `newsletter status` shows both.
+        """
         now = time.time() if now is None else now
         with self._lock:
-            recovered_unknown, recovered_pending = self._recover()
+            changed = self.send is not None and self.send.content_hash != content_hash
+            if changed and not new_version:
+                raise NewsletterError(f"{self.issue}: the issue changed since its send started "
+                                      "(another version of the composed email); nothing sent")
+            recovered_unknown, recovered_pending = self.recover()
             created = self.send is None
             with self._transaction():
                 if self.send is None:
                     self._db.execute(
                         "INSERT INTO sends (issue, lists, content_hash, state, created_at, "
-                        "started_at) VALUES (?, ?, ?, 'running', ?, ?)",
-                        (self.issue, json.dumps(list(lists)), content_hash, now, now))
+                        "started_at, transport) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                        (self.issue, json.dumps(list(lists)), content_hash, now, now,
+                         transport))
                     known: list[str] = []
                 else:
                     known = list(self.send.lists)
                 send_id = self._send_id()
+                if created or changed:
+                    self._db.execute(
+                        "INSERT INTO send_versions (send_id, content_hash, issue_date, source, "
+                        "since) VALUES (?, ?, ?, ?, ?)",
+                        (send_id, content_hash, issue_date, source, now))
+                    self._db.execute("UPDATE sends SET content_hash = ? WHERE id = ?",
+                                     (content_hash, send_id))
                 new_lists = [name for name in lists if name not in known]
                 added = self._freeze(send_id, list(known) + new_lists if include_new
                                      else new_lists)
@@ -119,8 +177,8 @@ class Ledger:
                     "state = 'unknown'", (send_id,)).rowcount if resend_unknown else 0
                 self._db.execute(
                     "UPDATE sends SET lists = ?, state = 'running', finished_at = NULL, "
-                    "started_at = COALESCE(started_at, ?) WHERE id = ?",
-                    (json.dumps(known + new_lists), now, send_id))
+                    "started_at = COALESCE(started_at, ?), transport = COALESCE(?, transport) "
+                    "WHERE id = ?", (json.dumps(known + new_lists), now, transport, send_id))
             self.send = find_send(self._db, self.issue)
             assert self.send is not None
             self._journal = Journal(self.journal_path)
@@ -162,6 +220,7 @@ class Ledger:
 
     # -- the send loop ---------------------------------------------------------------
 
+    @guarded
     def claim(self, limit: int, now: float | None = None) -> list[Claimed]:
         """Up to `limit` recipients due now, marked `sending`; unsubscribed ones skipped."""
         now = time.time() if now is None else now
@@ -212,6 +271,7 @@ class Ledger:
         assert self.send is not None, "start() first"
         return self.send.id
 
+    @guarded
     def begin(self, delivery_ids: list[int]) -> None:
         """Record that these messages are being handed over, before handing them over."""
         with self._lock:
@@ -219,20 +279,34 @@ class Ledger:
             self._journal.begun(delivery_ids)
             self._in_flight.update(delivery_ids)
 
-    def record(self, verdict: Verdict) -> None:
+    @guarded
+    def record(self, *verdicts: Verdict) -> None:
+        """Journal the verdicts at once (one write), and commit them with the next flush."""
         with self._lock:
             assert self._journal is not None
-            self._journal.verdict(verdict)
-            self._in_flight.discard(verdict.delivery_id)
-            self._buffer.append(verdict)
+            self._in_flight.difference_update(v.delivery_id for v in verdicts)
+            self._buffer.extend(verdicts)
+            try:
+                self._journal.verdict(*verdicts)
+            except OSError:
+                self.flush()  # the database must hold what the journal could not
+                raise
             if len(self._buffer) >= FLUSH_SIZE:
                 self.flush()
 
-    def release(self, delivery_ids: list[int]) -> None:
-        """Claimed but never handed over (the run is stopping): back to pending."""
+    @guarded
+    def release(self, delivery_ids: list[int], reason: str = "") -> None:
+        """Claimed but never handed over (the run is stopping, or the transport refused
+        before taking anything): back to pending, and the attempt does not count."""
         if not delivery_ids:
             return
         with self._lock:
+            begun = [i for i in delivery_ids if i in self._in_flight]
+            if begun:  # the journal said they were being handed over: say they were not
+                assert self._journal is not None
+                self._in_flight.difference_update(begun)
+                self._journal.verdict(*(Verdict(i, DeliveryState.PENDING, reason, at=time.time())
+                                        for i in begun))
             self.flush()
             with self._transaction() as db:
                 db.executemany("UPDATE deliveries SET state = 'pending', attempts = "
@@ -243,6 +317,7 @@ class Ledger:
         if self._buffer and time.monotonic() - self._last_flush > FLUSH_EVERY:
             self.flush()
 
+    @guarded
     def flush(self) -> None:
         """Commit buffered verdicts; shrink the journal once it has grown."""
         with self._lock:
@@ -257,10 +332,12 @@ class Ledger:
     def _apply(self, verdicts: Sequence[Verdict]) -> None:
         self._db.executemany(
             "UPDATE deliveries SET state = ?, reply = ?, next_attempt_at = ?, "
-            "first_failure_at = ?, updated_at = ?, suppress = ? WHERE id = ?",
+            "first_failure_at = ?, updated_at = ?, suppress = ?, "
+            "message_id = coalesce(?, message_id) WHERE id = ?",
             [(v.state, v.reply[:500], v.next_attempt_at, v.failed_since, v.at, int(v.suppress),
-              v.delivery_id) for v in verdicts])
+              v.message_id or None, v.delivery_id) for v in verdicts])
 
+    @guarded
     def suppressions(self) -> list[tuple[int, str, str]]:
         """Hard bounces not yet copied to the subscriber store: (delivery id, email, reply)."""
         with self._lock:
@@ -268,17 +345,20 @@ class Ledger:
             return self._db.execute("SELECT id, email, reply FROM deliveries WHERE send_id = ? "
                                     "AND suppress = 1", (self._current_send_id(),)).fetchall()
 
+    @guarded
     def suppressions_applied(self, delivery_ids: Sequence[int]) -> None:
         with self._lock:
             self._db.executemany("UPDATE deliveries SET suppress = 0 WHERE id = ?",
                                  [(i,) for i in delivery_ids])
 
+    @guarded
     def sent_since(self, since: float) -> int:
         """Messages accepted since `since`, over every send: for hourly and daily limits."""
         with self._lock:
             return self._db.execute("SELECT count(*) FROM deliveries WHERE state = 'sent' AND "
                                     "updated_at >= ?", (since,)).fetchone()[0]
 
+    @guarded
     def counts(self) -> dict[str, int]:
         """Recipients of this issue's send by state (empty before the first send)."""
         with self._lock:
@@ -288,6 +368,7 @@ class Ledger:
             return dict(self._db.execute("SELECT state, count(*) FROM deliveries WHERE "
                                          "send_id = ? GROUP BY state", (self.send.id,)))
 
+    @guarded
     def outstanding(self, now: float | None = None) -> tuple[int, float | None]:
         """Recipients still to send now, and when the next deferred one is due."""
         now = time.time() if now is None else now
@@ -302,11 +383,29 @@ class Ledger:
                 "state = 'deferred'", (send_id,)).fetchone()[0]
             return pending, next_due
 
+    @guarded
+    def newcomers(self, lists: Sequence[str]) -> int:
+        """Active subscribers of `lists` who are not in this send (they joined after it
+        started): what --include-new would add."""
+        with self._lock:
+            marks = ",".join("?" * len(lists))
+            return self._db.execute(
+                "SELECT count(DISTINCT subscriber_id) FROM active_recipients WHERE list_name "
+                f"IN ({marks}) AND subscriber_id NOT IN (SELECT subscriber_id FROM deliveries "
+                "WHERE send_id = ?)", (*lists, self._current_send_id())).fetchone()[0]
+
     def close(self) -> None:
+        if self._journal is not None:  # a run that could not finish: keep it for the next
+            self._journal.close()
+            self._journal = None
         self._db.close()
 
+    @guarded
     def finish(self, state: SendState, now: float | None = None) -> None:
-        """Commit everything and close the journal; `state` is the send's new state."""
+        """Commit everything and close the journal; `state` is the send's new state.
+
+        If the database cannot take it, the journal stays for the next run to replay.
+        """
         now = time.time() if now is None else now
         with self._lock:
             self.flush()

@@ -15,8 +15,9 @@ from ..errors import AlreadyRunning, StoreError
 
 
 class SendLock:
-    def __init__(self, database: Path, issue: str) -> None:
+    def __init__(self, database: Path, issue: str, *, activity: str = "") -> None:
         self.issue = issue
+        self.activity = activity or f"sending {issue}"  # for the message when it is taken
         self.path = database.with_name(f"{database.name}-{issue}.lock")
         self._fd: int | None = None
 
@@ -32,7 +33,7 @@ class SendLock:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             os.close(fd)
             raise AlreadyRunning(f"already running (pid {holder}): another newsletter "
-                                 f"process is sending {self.issue}") from None
+                                 f"process is {self.activity}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

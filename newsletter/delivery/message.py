@@ -15,6 +15,7 @@ import html
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
@@ -41,18 +42,71 @@ def check_header_value(value: str, source: str) -> str:
     return value
 
 
-def address_header(name: str, email: str, source: str) -> str:
-    """`Name <address>`: the name quoted if it has specials (a comma), RFC 2047 if not ASCII."""
+HEADER_LINE = 78  # RFC 5322: lines SHOULD be at most 78 characters
+
+
+def address_header(name: str, email: str, source: str, header: str = "To",
+                   utf8: bool = False) -> str:
+    """`Name <address>`, folded at spaces within 78 characters, `header: ` included.
+
+    The name is quoted if it has specials (a comma) and RFC 2047-encoded if not ASCII; a
+    non-ASCII address is allowed only in a message sent with SMTPUTF8 (`utf8`, RFC 6532).
+    """
     check_header_value(name, f"{source} name")
     check_header_value(email, f"{source} address")
-    if not email.isascii():
+    if not email.isascii() and not utf8:
         raise HeaderInjectionError(f"{source} address {email!r}: non-ASCII addresses need "
-                                   "SMTPUTF8, which this program does not send")
+                                   "SMTPUTF8")
     if not name:
         return email
     if name.isascii():
-        return formataddr((name, email))
-    return f"{Header(name, 'utf-8').encode(linesep=chr(13) + chr(10))} <{email}>"
+        return _fold_header(header, formataddr((name, email)))
+    whole = f"{Header(name, 'utf-8').encode(maxlinelen=998)} <{email}>"
+    if len(header) + 2 + len(whole) <= HEADER_LINE:
+        return whole
+    # Too long for a line: one encoded word per run of words, the space between them inside
+    # the encoded text (the space between two encoded words is not text, RFC 2047 6.2), so
+    # that the folds fall between the name's words.
+    chunks: list[str] = []
+    for word in name.split(" "):
+        if chunks and len(Header(chunks[-1] + " " + word, "utf-8").encode(maxlinelen=998)) \
+                <= HEADER_LINE - len(header) - 3:
+            chunks[-1] += " " + word
+        else:
+            chunks.append(word)
+    encoded = [Header(chunk + " " * (index < len(chunks) - 1), "utf-8").encode(maxlinelen=998)
+               for index, chunk in enumerate(chunks)]
+    return _fold_header(header, " ".join(encoded + [f"<{email}>"]))
+
+
+def _fold_header(header: str, value: str) -> str:
+    """Fold a header value at its spaces so that no line is longer than 78 characters."""
+    if len(header) + 2 + len(value) <= HEADER_LINE:
+        return value
+    lines, line = [], header + ":"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > HEADER_LINE and line.strip() and line != header + ":":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return "\r\n".join(lines)[len(header) + 2:]
+
+
+def wire_address(email: str) -> str:
+    """The address as it goes on the wire: a non-ASCII domain in IDNA (punycode) form."""
+    if email.isascii():
+        return email
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        ascii_domain = validate_email("x@" + domain, check_deliverability=False).ascii_domain
+    except EmailNotValidError as exc:
+        raise HeaderInjectionError(f"subscriber address {email!r}: {exc}") from None
+    return f"{local}@{ascii_domain}"
 
 
 class EncodedPart:
@@ -90,10 +144,14 @@ class MessageFactory:
     """Everything common to the messages of one issue, prepared once (a MessageSource)."""
 
     def __init__(self, composed: ComposedEmail, settings: Settings, signer: Signer, *,
-                 send_key: str, date: dt.datetime | None = None,
+                 send_key: str, send_id: int | None = None, date: dt.datetime | None = None,
                  dkim: DkimSigner | None = None) -> None:
         self.composed, self.settings, self.signer, self.dkim = composed, settings, signer, dkim
         self.send_key = send_key  # with the subscriber id, makes a stable Message-ID
+        self.send_id = send_id  # the ledger's send: with a return path, names each delivery
+        local, _, domain = (settings.return_path or "").partition("@")
+        self.return_path = (local, domain) if send_id is not None and not composed.test \
+            and settings.return_path else None
         self.test = composed.test
         self.web_url = issue_url(settings, composed.issue)
         self.base_url = settings.base_url.rstrip("/")
@@ -162,17 +220,26 @@ class MessageFactory:
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
                       preferences_url=self.preferences_url(recipient), web_url=self.web_url)
+        address = wire_address(recipient.email)
+        if address != recipient.email:
+            recipient = replace(recipient, email=address)
         list_unsubscribe = f"<{unsubscribe}>"
         if self.unsubscribe_mailto:
             list_unsubscribe += (f",\r\n <mailto:{self.unsubscribe_mailto}?subject="
                                  f"unsubscribe%20{unsubscribe.rpartition('/')[2]}>")
         headers = {
             "To": address_header(recipient.name, recipient.email,
-                                 f"subscriber {recipient.email!r}"),
+                                 f"subscriber {recipient.email!r}",
+                                 utf8=not recipient.email.isascii()),
             "Message-ID": message_id,
             "List-Unsubscribe": list_unsubscribe,
         }
-        return Personalised(recipient, message_id, values, headers, self)
+        if self.return_path is None:
+            return Personalised(recipient, message_id, values, headers, self)
+        token = self.signer.delivery_token(self.send_id, recipient.subscriber_id)  # type: ignore[arg-type]
+        local, domain = self.return_path
+        return Personalised(recipient, message_id, values, headers, self, token=token,
+                            return_path=f"{local}+{token}@{domain}")
 
     def wire_bytes(self, message: Personalised) -> bytes:
         out = [self.common]

@@ -3,6 +3,12 @@
 A token bucket holds the per-second rate; hourly and daily budgets count what was sent in
 the trailing window (seeded from the ledger, so they hold across runs). When a server
 throttles, the rate is halved from what was actually achieved and grows back slowly.
+
+One slow-down is one signal: requests that were let through before it (the other
+connections' requests in flight at that moment) may come back throttled too, and halving
+again for each of them would slow the run far below what the server asked for. So each
+slow-down starts a new `generation`, and a refusal of a request admitted in an earlier
+generation only extends the pause.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections import deque
 
 RECOVERY_STEP = 1.1  # the throttled rate grows by 10 % ...
 RECOVERY_EVERY = 5.0  # ... every this many seconds without throttling
+MEASURE_FOR = 0.5  # seconds of sending before the achieved rate means something
 
 
 class RateLimiter:
@@ -29,21 +36,23 @@ class RateLimiter:
         self._last = now
         self._paused_until = now
         self._last_throttle = 0.0
+        self.generation = 0  # slow-downs so far
         self._recent: deque[float] = deque(maxlen=200)  # times of recent sends
         # (time, count) per started minute, for the hourly and daily budgets
         self._hour: deque[tuple[float, int]] = deque([(now, sent_last_hour)])
         self._day: deque[tuple[float, int]] = deque([(now, sent_last_day)])
 
-    def acquire(self, count: int, stop: threading.Event) -> bool:
-        """Wait until `count` messages may go; False if `stop` was set meanwhile."""
+    def acquire(self, count: int, stop: threading.Event) -> int | None:
+        """Wait until `count` messages may go: the generation they go in, or None if `stop`
+        was set meanwhile."""
         while True:
             with self._lock:
                 wait = self._wait_time(count)
                 if wait <= 0:
                     self._take(count)
-                    return True
+                    return self.generation
             if stop.wait(min(wait, 1.0)):
-                return False
+                return None
 
     def _wait_time(self, count: int) -> float:
         now = self._clock()
@@ -75,22 +84,29 @@ class RateLimiter:
             else:
                 window.append((now, count))
 
-    def throttle(self, pause: float | None = None) -> float:
-        """The server asked to slow down: halve the achieved rate and pause a moment."""
+    def throttle(self, pause: float | None = None, admitted: int | None = None) -> float | None:
+        """The server asked to slow down: halve the achieved rate and pause a moment.
+
+        `admitted` is the `generation` when the refused request was let through: if the
+        rate has been lowered since, only the pause is extended and None is returned.
+        """
         with self._lock:
             now = self._clock()
+            self._paused_until = max(self._paused_until, now + (pause if pause else 1.0))
+            if admitted is not None and admitted < self.generation:
+                return None
+            self.generation += 1
             achieved = self._achieved(now)
             current = min(self.rate or achieved, achieved) if achieved else (self.rate or 10.0)
             self.rate = max(0.5, current / 2)
             self._tokens = 0.0
             self._last = now
             self._last_throttle = now
-            self._paused_until = max(self._paused_until, now + (pause if pause else 1.0))
             return self.rate
 
     def _achieved(self, now: float) -> float:
         recent = [t for t in self._recent if t > now - 10]
-        if len(recent) < 2:
+        if len(recent) < 2 or now - recent[0] < MEASURE_FOR:  # too few to tell a rate
             return 0.0
         return len(recent) / max(now - recent[0], 0.1)
 

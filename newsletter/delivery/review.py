@@ -53,7 +53,8 @@ def send_test(composed: ComposedEmail, settings: Settings, transport: Transport,
     if not composed.test:
         raise ValueError("send_test needs an issue composed with test=True")
     factory = MessageFactory(composed, settings, signer_for(settings), send_key="test",
-                             dkim=DkimSigner.from_settings(settings))
+                             dkim=DkimSigner.from_settings(
+                                 settings, unsigned=transport.rewritten_headers))
     deliveries = []
     with transport:
         for recipient in recipients:

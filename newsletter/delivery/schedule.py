@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from ..compose.folder import issue_files, slug_holders
 from ..compose.issue import Issue, load_issue
-from ..compose.prepare import prepare
 from ..compose.render import ComposedEmail
 from ..config import Settings
 from ..database import open_database, utc_now
@@ -26,6 +26,7 @@ from ..errors import AlreadyRunning, IssueFileError, NewsletterError, NotReady
 from ..states import ScheduleAction, SendState
 from .campaign import Outcome
 from .ledger import SendRecord, find_send
+from .readiness import Shown, prepare_in_context
 
 log = logging.getLogger("newsletter")
 
@@ -51,13 +52,10 @@ class Approval:
     approved_at: str
 
 
-def issue_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-
-
-def plan_due(path: Path, shown: str, settings: Settings, connection: sqlite3.Connection,
+def plan_due(path: Path, shown_of: Shown, settings: Settings, connection: sqlite3.Connection,
              now: dt.datetime, *, allow_late: bool = False) -> Scheduled:
     """What `send --due` should do with the issue at `path` at `now`."""
+    shown = shown_of(path)
     try:
         issue = load_issue(path, shown)
     except IssueFileError as exc:
@@ -68,12 +66,17 @@ def plan_due(path: Path, shown: str, settings: Settings, connection: sqlite3.Con
         if send_at is None and not _mentions_send_at(path):
             return Scheduled(path, shown, path.stem, None, ScheduleAction.UNSCHEDULED)
         return Scheduled(path, shown, path.stem, send_at, ScheduleAction.REFUSE,
-                         "has errors; nothing sent:\n" + str(exc))
+                         "has errors; nothing sent: " + str(exc))
     if issue.send_at is None:
         return Scheduled(path, shown, issue.slug, None, ScheduleAction.UNSCHEDULED)
     send = find_send(connection, issue.slug)
     base = Scheduled(path, shown, issue.slug, issue.send_at, ScheduleAction.WAIT, send=send)
-    if send is not None and send.state is SendState.COMPLETE:
+    holders = slug_holders(path, issue.slug)
+    if holders:
+        return _replace(base, action=ScheduleAction.REFUSE, reason=(
+            f"its slug {issue.slug!r} is the slug of {', '.join(map(shown_of, holders))}; "
+            f"nothing sent: give {shown} its own slug"))
+    if send is not None and send.state is SendState.COMPLETE and path.stem == issue.slug:
         return _replace(base, action=ScheduleAction.DONE, reason="sent")
     if issue.send_at > now:
         return _replace(base, reason=f"due at {_utc(issue.send_at)}")
@@ -87,12 +90,14 @@ def plan_due(path: Path, shown: str, settings: Settings, connection: sqlite3.Con
         return _replace(base, action=ScheduleAction.REFUSE,
                         reason="no lists: in the issue file; nothing sent")
     try:
-        composed = prepare(issue, settings, shown).composed
+        composed = prepare_in_context(issue, settings, shown_of).composed
     except NotReady as exc:
-        return _replace(base, action=ScheduleAction.REFUSE, reason="has errors; nothing sent:\n"
+        return _replace(base, action=ScheduleAction.REFUSE, reason="has errors; nothing sent: "
                         + "\n".join(str(e) for e in exc.errors))
     except NewsletterError as exc:
         return _replace(base, action=ScheduleAction.REFUSE, reason=f"cannot be composed: {exc}")
+    if send is not None and send.state is SendState.COMPLETE:  # the same issue, as sent
+        return _replace(base, action=ScheduleAction.DONE, reason="sent")
     if settings.require_approval:
         refusal = _approval_refusal(connection, issue, composed, shown)
         if refusal:
@@ -137,7 +142,7 @@ def plan_all(settings: Settings, folder: Path, now: dt.datetime, shown: Callable
     """What `send --due` would do with each issue file of `folder` at `now`."""
     connection = open_database(settings.database_path)
     try:
-        return [plan_due(path, shown(path), settings, connection, now, allow_late=allow_late)
+        return [plan_due(path, shown, settings, connection, now, allow_late=allow_late)
                 for path in issue_files(folder)]
     finally:
         connection.close()

@@ -1,4 +1,4 @@
-"""PNGs of the email at desktop and phone widths, rendered by headless Chromium.
+"""PNGs of the email at desktop and phone widths, light, dark or inverted, by headless Chromium.
 
 Reviewers are often sent pictures rather than links. Chromium sees only the email and its
 images: Playwright answers every request itself and refuses the rest, so nothing is
@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import ConfigError
+from .schemes import as_seen
 
 VIEWS = {"desktop": 640, "mobile": 375}  # the theme's body width; a common phone width
 DEFAULT_CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's download is not used
@@ -33,9 +34,12 @@ def chromium_path(env: dict[str, str]) -> Path:
     return path
 
 
-def capture(html: str, files: dict[str, Path], out_dir: Path, stem: str,
-            chromium: Path) -> list[Path]:
-    """Write `<stem>-desktop.png` and `<stem>-mobile.png`, full height; images under assets/."""
+def capture(html: str, files: dict[str, Path], out_dir: Path, stem: str, chromium: Path,
+            schemes: tuple[str, ...] = ("light",)) -> list[Path]:
+    """Write `<stem>-desktop.png` and `<stem>-mobile.png`, full height; images under assets/.
+
+    A dark or inverted view adds its name: `<stem>-mobile-dark.png`, `<stem>-mobile-inverted.png`.
+    """
     try:
         from playwright.sync_api import Error, Route, sync_playwright
     except ImportError:
@@ -47,8 +51,9 @@ def capture(html: str, files: dict[str, Path], out_dir: Path, stem: str,
     def answer(route: Route) -> None:
         url = route.request.url
         image = files.get(unquote(url.removeprefix(ORIGIN + "assets/")))
-        if url == ORIGIN + "email.html":
-            route.fulfill(body=html, content_type="text/html; charset=utf-8")
+        if url.startswith(ORIGIN + "email.html?scheme="):
+            scheme = url.rsplit("=", 1)[1]
+            route.fulfill(body=as_seen(html, scheme), content_type="text/html; charset=utf-8")
         elif url.startswith(ORIGIN + "assets/") and image is not None:
             route.fulfill(path=image)
         else:
@@ -60,14 +65,17 @@ def capture(html: str, files: dict[str, Path], out_dir: Path, stem: str,
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium),
                                                  args=CHROMIUM_ARGS)
-            for view, width in VIEWS.items():
-                page = browser.new_page(viewport={"width": width, "height": 800},
-                                        java_script_enabled=False)
-                page.route("**/*", answer)
-                page.goto(ORIGIN + "email.html", wait_until="load")
-                target = out_dir / f"{stem}-{view}.png"
-                page.screenshot(path=target, full_page=True)
-                written.append(target)
+            for scheme in schemes:
+                for view, width in VIEWS.items():
+                    page = browser.new_page(viewport={"width": width, "height": 800},
+                                            java_script_enabled=False,
+                                            color_scheme="dark" if scheme == "dark" else "light")
+                    page.route("**/*", answer)
+                    page.goto(f"{ORIGIN}email.html?scheme={scheme}", wait_until="load")
+                    suffix = "" if scheme == "light" else f"-{scheme}"
+                    target = out_dir / f"{stem}-{view}{suffix}.png"
+                    page.screenshot(path=target, full_page=True)
+                    written.append(target)
             browser.close()
     except Error as exc:
         raise ConfigError(f"Chromium ({chromium}) failed: {exc.message.splitlines()[0]}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import mimetypes
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..compose.publish import fill, web_html, web_values
 from ..compose.render import compose
 from ..config import Settings
 from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
+from .schemes import SCHEMES, as_seen, has_dark_rules
 
 HOST = "127.0.0.1"
 PAGE = Path(__file__).with_name("page.html")
@@ -35,8 +35,6 @@ DEBOUNCE_MS = 1000  # ...or after this long, so a steady stream still shows up
 KEEPALIVE_SECONDS = 15.0
 # The email may load its own images and inline styles, nothing from the internet.
 EMAIL_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
-_DARK = re.compile(r"prefers-color-scheme\s*:\s*dark", re.IGNORECASE)
-_LIGHT = re.compile(r"prefers-color-scheme\s*:\s*light", re.IGNORECASE)
 HTML, TEXT = "text/html; charset=utf-8", "text/plain; charset=utf-8"
 _IGNORED = watchfiles.DefaultFilter()
 
@@ -65,7 +63,7 @@ class Snapshot:
             "findings": [{"severity": f.severity, "text": str(f)} for f in self.findings],
             "subject": self.subject, "preheader": self.preheader, "sender": self.sender,
             "date": self.date, "text": self.text,
-            "dark_rules": bool(_DARK.search(self.html)),
+            "dark_rules": has_dark_rules(self.html),
         }
 
 
@@ -158,12 +156,10 @@ class Preview:
         # Another issue's file in the same folder is not ours; its images may be.
         return changed == self.issue_path or changed.suffix not in (".yaml", ".yml")
 
-    def email(self, dark: bool = False) -> str:
-        """The email as the frames show it: links open outside, dark rules forced on or off."""
+    def email(self, scheme: str = "light") -> str:
+        """The email as the frames show it: links open outside, as a `scheme` client shows it."""
         html = self.snapshot.html.replace("<head>", '<head><base target="_blank">', 1)
-        if dark:
-            html = _LIGHT.sub("max-width: 0px", _DARK.sub("min-width: 0px", html))
-        return html
+        return as_seen(html, scheme)
 
 
 def open_server(port: int) -> ThreadingHTTPServer:
@@ -210,8 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
             state = json.dumps(self.preview.snapshot.state()).encode("utf-8")
             self._send(200, "application/json", state)
         elif url.path == "/email.html" and not self.preview.snapshot.problems:
-            dark = parse_qs(url.query).get("scheme") == ["dark"]
-            self._send(200, HTML, self.preview.email(dark).encode("utf-8"),
+            scheme = parse_qs(url.query).get("scheme", ["light"])[0]
+            scheme = scheme if scheme in SCHEMES else "light"
+            self._send(200, HTML, self.preview.email(scheme).encode("utf-8"),
                        {"Content-Security-Policy": EMAIL_CSP})
         elif url.path == "/events":
             self._events()

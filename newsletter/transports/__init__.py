@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import ConfigError
-from .base import Result, Status, Transport
+from .base import Limits, Result, Status, Transport
 
 MODULES = {
     "outbox": "outbox",
@@ -18,9 +18,10 @@ MODULES = {
     "postmark": "postmark",
     "sendgrid": "sendgrid",
     "mailgun": "mailgun",
+    "ses": "ses",
 }
 
-__all__ = ["Result", "Status", "Transport", "open_transport", "transport_class"]
+__all__ = ["Limits", "Result", "Status", "Transport", "open_transport", "transport_class"]
 
 
 def transport_class(url: str) -> type[Transport]:

@@ -6,6 +6,10 @@ dispatcher, once. Batch-level failures are exceptions (see errors.py):
 - TransportUnavailable: nothing in the batch was handed over; it can be retried as is.
 - AuthenticationError / ConfigError: retrying cannot help; the run stops.
 - OutcomeUnknown: the batch left this machine but no verdict came back.
+- QuotaExhausted: the service takes nothing more for now (its daily quota): the run pauses.
+
+A service with published quotas reports them through `limits()`, which the campaign reads
+once before a bulk send (for its rate and its plan).
 """
 
 from __future__ import annotations
@@ -39,12 +43,23 @@ class Result:
     retry_after: float | None = None  # seconds the server asked us to wait (HTTP 429)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a service allows this account right now, read before a bulk send."""
+
+    per_second: float | None = None  # messages a second at most (the run goes no faster)
+    remaining: int | None = None  # messages left in its rolling 24-hour quota (None: no quota)
+    note: str = ""  # anything else to know before sending (e.g. a sandboxed account)
+
+
 class Transport(ABC):
     """One connection (or HTTP session) to a mail server or service."""
 
     schemes: ClassVar[tuple[str, ...]]
     max_batch: ClassVar[int] = 1  # messages per send() call at most
     default_batch: ClassVar[int] = 1
+    # Headers the service replaces in transit, which a DKIM signature must therefore not cover.
+    rewritten_headers: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod
@@ -59,6 +74,10 @@ class Transport(ABC):
     @abstractmethod
     def send(self, batch: Sequence[Personalised]) -> list[Result]:
         """Hand over `batch`; return one Result per message, in order."""
+
+    def limits(self) -> Limits | None:
+        """The service's own sending limits for this account, if it publishes them."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - most transports hold nothing to release
         """Release the connection; sending again reopens it."""

@@ -18,7 +18,8 @@ here, once, so that the providers cannot disagree about the ledger's guarantees:
 URLs: `SCHEME://default` is the provider's public endpoint; any other host[:port] replaces
 it (an EU region, a local test server). `tls=off` speaks plain http, to this machine only;
 `ca_file=PATH` (or `ca_file` in newsletter.toml) trusts a private CA. The API key comes from
-NEWSLETTER_API_KEY only, and is removed from every message this module produces.
+NEWSLETTER_API_KEY only (Amazon SES signs with AWS credentials instead: ses.py), and is
+removed from every message this module produces.
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """The one POST that hands a batch over."""
+    """The one POST that hands a batch over (or a GET that reads the account)."""
 
     path: str
     body: bytes
     content_type: str
+    method: str = "POST"
 
 
 def url_options(url: SplitResult, allowed: Sequence[str]) -> dict[str, str]:
@@ -98,13 +100,14 @@ def url_host(url: SplitResult, default: str) -> str:
 
 
 def api_endpoint(url: SplitResult, settings: Settings, *, host: str,
-                 options: Mapping[str, str]) -> Endpoint:
-    """Check what every API transport URL needs and read the key from the environment."""
+                 options: Mapping[str, str], key: str | None = None) -> Endpoint:
+    """Check what every API transport URL needs and read the key from the environment
+    (unless the provider found its own credentials: `key` is then the secret to redact)."""
     shown = f"{url.scheme}://{url.hostname or ''}"
     if url.username is not None or url.password is not None:
         raise ConfigError(f"transport {shown}: do not put the API key in the URL; set "
                           f"{API_KEY_VARIABLE} in the environment instead")
-    key = settings.env.get(API_KEY_VARIABLE, "").strip()
+    key = settings.env.get(API_KEY_VARIABLE, "").strip() if key is None else key
     if not key:
         raise ConfigError(f"transport {shown}: set {API_KEY_VARIABLE} in the environment to "
                           "the provider's API key")
@@ -220,12 +223,13 @@ class HttpTransport(Transport):
         where = f"{self.provider} {self.endpoint.base_url}"
         url = self.endpoint.base_url + request.path
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: POST %s (%s, %d bytes): %s", self.provider, url,
+            log.debug("%s: %s %s (%s, %d bytes): %s", self.provider, request.method, url,
                       request.content_type.split(";")[0], len(request.body),
                       self.redact(request.body[:DEBUG_BODY_CHARS].decode("utf-8", "replace")))
         try:
-            response = self._session_for_sending().post(
-                url, data=request.body, headers={"Content-Type": request.content_type},
+            response = self._session_for_sending().request(
+                request.method, url, data=request.body or None,
+                headers={"Content-Type": request.content_type} if request.body else None,
                 timeout=self.endpoint.timeout)
             log.debug("%s: answered %d: %s", self.provider, response.status_code,
                       self.redact(response.text[:DEBUG_BODY_CHARS]))

@@ -16,7 +16,9 @@ Per-recipient headers use the same variables in `h:` fields: `h:List-Unsubscribe
 `%recipient.h:List-Unsubscribe%` and `h:Message-Id` `%recipient.h:Message-Id%`. Mailgun's
 batch-sending guide shows recipient variables in the subject; that they work in `h:`
 headers too is what django-anymail relies on for its per-recipient headers on Mailgun.
-List-Unsubscribe-Post, List-Id and Reply-To are the same for everyone. The `h:`, `o:` and
+List-Unsubscribe-Post, List-Id and Reply-To are the same for everyone. With a return path,
+`v:nl_delivery` carries each delivery's token the same way; Mailgun's webhooks return it in
+`user-variables` (inbound/mailgun.py). The `h:`, `o:` and
 `v:` options are limited to 16 kB in all, which these few headers stay far below.
 
 The answer is 200 `{"id": "<...>", "message": "Queued. Thank you."}`: every recipient of
@@ -35,7 +37,7 @@ from urllib.parse import SplitResult, quote
 import requests
 
 from ..config import Settings
-from ..envelope import MessageSource, Personalised
+from ..envelope import TOKEN_FIELD, MessageSource, Personalised
 from ..errors import ConfigError, TransportError
 from .base import Result, Status
 from .http import (
@@ -142,6 +144,8 @@ class _Content:
         self.per_recipient = [name for name in PER_RECIPIENT_HEADERS
                               if name != "List-Unsubscribe" or "List-Id" in headers]
         fields += [(f"h:{name}", f"%recipient.h:{name}%") for name in self.per_recipient]
+        # The delivery's token as a custom variable: webhooks return it in user-variables.
+        fields.append((f"v:{TOKEN_FIELD}", f"%recipient.{TOKEN_FIELD}%"))
         self.form = _Form()
         self.fixed = self.form.encode(fields)
 
@@ -152,6 +156,7 @@ class _Content:
         if "List-Unsubscribe" in self.per_recipient:
             variables["h:List-Unsubscribe"] = unfolded(message.headers["List-Unsubscribe"])
         variables["h:Message-Id"] = message.message_id
+        variables[TOKEN_FIELD] = message.token
         return variables
 
 

@@ -33,7 +33,7 @@ from urllib.parse import SplitResult
 import requests
 
 from ..config import Settings
-from ..envelope import MessageSource, Personalised
+from ..envelope import TOKEN_FIELD, MessageSource, Personalised
 from ..errors import ConfigError, OutcomeUnknown, TransportError
 from .base import Result, Status
 from .http import (
@@ -152,11 +152,14 @@ class _Content:
     def message(self, message: Personalised) -> bytes:
         """One message object of the batch array, as JSON."""
         recipient = message.recipient
-        head = _json({**self.fixed, "To": display_address(recipient.name, recipient.email),
-                      "Headers": [*({"Name": name, "Value": unfolded(message.headers[name])}
-                                    for name in ("List-Unsubscribe",) if name in message.headers),
-                                  {"Name": "Message-ID", "Value": message.message_id},
-                                  *self.headers]})
+        fields = {**self.fixed, "To": display_address(recipient.name, recipient.email),
+                  "Headers": [*({"Name": name, "Value": unfolded(message.headers[name])}
+                                for name in ("List-Unsubscribe",) if name in message.headers),
+                              {"Name": "Message-ID", "Value": message.message_id},
+                              *self.headers]}
+        if message.token:  # comes back in the Bounce and SpamComplaint webhooks
+            fields["Metadata"] = {TOKEN_FIELD: message.token}
+        head = _json(fields)
         return b"".join((head[:-1], b',"HtmlBody":"',
                          _filled(self.html, self.html_pieces, message.values, escape=True),
                          b'","TextBody":"',

@@ -14,7 +14,9 @@ as headers.
 SendGrid applies every substitution to both parts, so the text and the HTML use distinct
 tags: `%%name%%` in the text (the raw value) and `%%name.html%%` in the HTML (the value
 HTML-escaped). Headers: List-Unsubscribe and Message-ID per personalization;
-List-Unsubscribe-Post and List-Id once for the request.
+List-Unsubscribe-Post and List-Id once for the request. With a return path, each
+personalization's `custom_args` carry the delivery's token, which every Event Webhook
+event returns (inbound/sendgrid.py).
 
 The answer is 202 Accepted with an empty body and an `X-Message-Id` header: every
 recipient of the batch was taken, and nothing more is known per recipient (bounces arrive
@@ -35,7 +37,7 @@ from urllib.parse import SplitResult
 import requests
 
 from ..config import Settings
-from ..envelope import MessageSource, Personalised
+from ..envelope import TOKEN_FIELD, MessageSource, Personalised
 from ..errors import OutcomeUnknown, TransportError
 from .base import Result, Status
 from .http import (
@@ -141,11 +143,15 @@ class _Content:
         substitutions.update({f"%%{n}.html%%": html.escape(values.get(n, ""))
                               for n in self.html.names})
         recipient = message.recipient
-        return {"to": [_contact(recipient.name, recipient.email)],
-                "substitutions": substitutions,
-                "headers": {**{name: unfolded(message.headers[name])
-                               for name in ("List-Unsubscribe",) if name in message.headers},
-                            "Message-ID": message.message_id}}
+        personalization: dict[str, object] = {
+            "to": [_contact(recipient.name, recipient.email)],
+            "substitutions": substitutions,
+            "headers": {**{name: unfolded(message.headers[name])
+                           for name in ("List-Unsubscribe",) if name in message.headers},
+                        "Message-ID": message.message_id}}
+        if message.token:  # custom_args come back in every Event Webhook event
+            personalization["custom_args"] = {TOKEN_FIELD: message.token}
+        return personalization
 
 
 def _contact(name: str, address: str) -> dict[str, str]:

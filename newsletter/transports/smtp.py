@@ -1,9 +1,12 @@
 """`smtp://[user@]host[:port][?tls=starttls|off]` and `smtps://[user@]host[:port]`.
 
-One connection carries many messages. TLS certificates and host names are verified
+One connection carries many messages, each with its own envelope sender when a return path
+is set (`bounces+TOKEN@domain`, see inbound/). TLS certificates and host names are verified
 (`ssl.create_default_context`, optionally with a private CA file); when STARTTLS is asked
 for and the server does not offer it, nothing is sent. The password comes only from
-NEWSLETTER_SMTP_PASSWORD.
+NEWSLETTER_SMTP_PASSWORD, and never appears in a message or the ledger: every server reply
+is shown with the password (and the base64 forms AUTH sends it in) replaced by ***, since
+some servers echo what they were sent (see smtpauth.py).
 
 The message data is pre-encoded with CRLF line ends and no line starting with '.', so it
 is written to the socket as is instead of through `smtplib.SMTP.data`, which rescans every
@@ -17,17 +20,18 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import SplitResult, parse_qs, unquote
 
 from ..config import Settings
 from ..envelope import Personalised
 from ..errors import AuthenticationError, ConfigError, TransportError, TransportUnavailable
 from .base import Result, Status, Transport, is_loopback
+from .smtpauth import PASSWORD_VARIABLE, login, secret_forms
 
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x20<>\x7f]")
 HARD_BOUNCE_CODES = {550, 551, 553}  # mailbox unknown, not local, name not allowed
 EXPECTED = ((250,), (250, 251), (354,))  # the good replies to MAIL, RCPT and DATA
-PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
 
 
 class SmtpTransport(Transport):
@@ -42,6 +46,7 @@ class SmtpTransport(Transport):
         self.username, self._password = username, password
         self.ca_file, self.timeout = ca_file, timeout
         self._smtp: smtplib.SMTP | None = None
+        self._secrets = secret_forms(username or "", password or "")
 
     @classmethod
     def from_url(cls, url: SplitResult, settings: Settings) -> SmtpTransport:
@@ -109,7 +114,7 @@ class SmtpTransport(Transport):
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if self.username:
-                smtp.login(self.username, self._password or "")
+                login(smtp, self.username, self._password or "", self._where())
             return smtp
         except ssl.SSLCertVerificationError as exc:
             _abort(smtp)
@@ -118,10 +123,10 @@ class SmtpTransport(Transport):
                                  "relay, set ca_file") from None
         except smtplib.SMTPAuthenticationError as exc:
             _abort(smtp)
+            reply = self._reply(exc.smtp_code, exc.smtp_error)
             raise AuthenticationError(
-                f"{self._where()} refused the login of {self.username!r}: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}; check the user in the transport "
-                f"URL and {PASSWORD_VARIABLE}", _reply(exc.smtp_code, exc.smtp_error),
+                f"{self._where()} refused the login of {self.username!r}: {reply}; check the "
+                f"user in the transport URL and {PASSWORD_VARIABLE}", reply,
                 provider=self._where(), status=exc.smtp_code) from None
         except smtplib.SMTPNotSupportedError:
             _abort(smtp)
@@ -132,7 +137,8 @@ class SmtpTransport(Transport):
             raise
         except (smtplib.SMTPException, OSError) as exc:
             _abort(smtp)
-            raise TransportUnavailable(f"{self._where()}: cannot connect ({_describe(exc)})",
+            raise TransportUnavailable(f"{self._where()}: cannot connect "
+                                       f"({self._describe(exc)})",
                                        throttled=_code(exc) == 421, provider=self._where(),
                                        status=_code(exc)) from None
 
@@ -153,6 +159,7 @@ class SmtpTransport(Transport):
 
         Servers close connections after N messages or an idle timeout (often with a 421 that
         the next command reads); nothing of the message was sent then, so it goes again once.
+        A 421 still asked us to slow down: the result says so whatever the second try gives.
         """
         reused = self._smtp is not None
         if self._smtp is None:
@@ -162,11 +169,19 @@ class SmtpTransport(Transport):
         except _ClosedBeforeMail as closed:
             if not reused:
                 return closed.result
-        self._smtp = self._connect()
+            first = closed.result
         try:
-            return self._send_one(self._smtp, message)
-        except _ClosedBeforeMail as closed:
-            return closed.result
+            self._smtp = self._connect()
+            result = self._send_one(self._smtp, message)
+        except _ClosedBeforeMail as again:
+            result = again.result
+        except TransportUnavailable as exc:
+            exc.throttled = exc.throttled or first.throttled
+            raise
+        if not first.throttled:
+            return result
+        return replace(result, throttled=True,
+                       reply=f"{first.reply}; then on a new connection: {result.reply}")
 
     def _send_one(self, smtp: smtplib.SMTP, message: Personalised) -> Result:
         """MAIL, RCPT and DATA in one write when the server pipelines (RFC 2920), then the
@@ -174,26 +189,37 @@ class SmtpTransport(Transport):
         recipient = message.recipient.email
         if _UNSAFE_IN_COMMAND.search(recipient):
             return Result(Status.FAILED, f"address {recipient!r} cannot be used in SMTP")
+        utf8 = message.needs_smtputf8
+        if utf8 and not smtp.has_extn("smtputf8"):
+            return Result(Status.FAILED, f"address {recipient!r} has non-ASCII before the @, "
+                                         f"which needs SMTPUTF8 (RFC 6531); {self._where()} "
+                                         "does not offer it")
+        # With [bounces] return_path, each message has its own envelope sender (VERP), so
+        # that a bounce names its delivery; MAIL FROM is not covered by DKIM or shown.
+        sender = message.return_path or self.sender
         pipelined = smtp.has_extn("pipelining")
-        commands = [f"MAIL FROM:<{self.sender}>\r\n", f"RCPT TO:<{recipient}>\r\n",
-                    "DATA\r\n"]
+        commands = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n",
+                    f"RCPT TO:<{recipient}>\r\n", "DATA\r\n"]
+        encoding = "utf-8" if utf8 else "ascii"
         try:
-            smtp.send("".join(commands if pipelined else commands[:1]).encode("ascii"))
+            smtp.send("".join(commands if pipelined else commands[:1]).encode(encoding))
             code, reply = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise _ClosedBeforeMail(Result(Status.DEFERRED, f"{self._where()}: {_describe(exc)}",
+            raise _ClosedBeforeMail(Result(Status.DEFERRED,
+                                           f"{self._where()}: {self._describe(exc)}",
                                            throttled=_code(exc) == 421)) from None
         if code == 421:
             self._drop()
-            raise _ClosedBeforeMail(Result(Status.DEFERRED, _reply(code, reply), throttled=True))
+            raise _ClosedBeforeMail(Result(Status.DEFERRED, self._reply(code, reply),
+                                           throttled=True))
         replies = [(code, reply)]
         try:
             for step in (1, 2):
                 if not pipelined:
                     if replies[-1][0] not in EXPECTED[step - 1]:
                         break
-                    smtp.send(commands[step].encode("ascii"))
+                    smtp.send(commands[step].encode(encoding))
                 replies.append(smtp.getreply())
             refused = next((i for i, (c, _) in enumerate(replies) if c not in EXPECTED[i]), None)
             if refused is not None and len(replies) == 3 and replies[2][0] == 354:
@@ -201,15 +227,15 @@ class SmtpTransport(Transport):
                 smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:  # nothing of the message was sent
             self._drop()
-            return Result(Status.DEFERRED, f"{self._where()}: {_describe(exc)}",
+            return Result(Status.DEFERRED, f"{self._where()}: {self._describe(exc)}",
                           throttled=_code(exc) == 421)
         if refused is not None:
             code, reply = replies[refused]
             if refused == 0 and code >= 500:
                 self.close()
-                raise TransportError(f"{self._where()} refuses the sender {self.sender}: "
-                                     f"{_reply(code, reply)}", _reply(code, reply),
-                                     provider=self._where(), status=code)
+                text = self._reply(code, reply)
+                raise TransportError(f"{self._where()} refuses the sender {sender}: "
+                                     f"{text}", text, provider=self._where(), status=code)
             return self._refused(smtp, code, reply)
         try:
             smtp.send(message.data + b".\r\n")  # one write: no Nagle delay before the dot
@@ -217,17 +243,17 @@ class SmtpTransport(Transport):
         except (smtplib.SMTPException, OSError) as exc:  # the data left; the verdict did not come
             self._drop()
             return Result(Status.UNKNOWN, f"{self._where()}: connection lost after the message "
-                                          f"data ({_describe(exc)})")
+                                          f"data ({self._describe(exc)})")
         if code == 250:
-            return Result(Status.SENT, _reply(code, reply))
+            return Result(Status.SENT, self._reply(code, reply))
         if code == 421:
             self._drop()
-        return Result(Status.DEFERRED if code < 500 else Status.FAILED, _reply(code, reply),
+        return Result(Status.DEFERRED if code < 500 else Status.FAILED, self._reply(code, reply),
                       throttled=code == 421)
 
     def _refused(self, smtp: smtplib.SMTP, code: int, reply: bytes) -> Result:
         """A refusal before the message data: classify it and get ready for the next one."""
-        text = _reply(code, reply)
+        text = self._reply(code, reply)
         if code == 421 or code < 0:
             self._drop()
             return Result(Status.DEFERRED, text, throttled=code == 421)
@@ -238,6 +264,23 @@ class SmtpTransport(Transport):
         if code < 500:
             return Result(Status.DEFERRED, text)
         return Result(Status.FAILED, text, suppress=code in HARD_BOUNCE_CODES)
+
+    def _reply(self, code: int, reply: bytes | str) -> str:
+        """A server reply for messages and the ledger: one excerpt, without the password."""
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+        return self._redact(f"{code} {text}".strip())[:300]
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return self._reply(exc.smtp_code, exc.smtp_error)
+        if isinstance(exc, socket.timeout | TimeoutError):
+            return "timed out"
+        return self._redact(str(exc) or type(exc).__name__)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _drop(self) -> None:
         _abort(self._smtp)
@@ -269,21 +312,5 @@ def _abort(smtp: smtplib.SMTP | None) -> None:
             pass
 
 
-def _text(reply: bytes | str) -> str:
-    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)[:300]
-
-
-def _reply(code: int, reply: bytes | str) -> str:
-    return f"{code} {_text(reply)}".strip()
-
-
 def _code(exc: BaseException) -> int | None:
     return getattr(exc, "smtp_code", None)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return _reply(exc.smtp_code, exc.smtp_error)
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__

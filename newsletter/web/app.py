@@ -1,4 +1,5 @@
-"""The public side of the newsletter as a WSGI app: one-click unsubscribe and the archive.
+"""The public side of the newsletter as a WSGI app: one-click unsubscribe, the archive, and
+the mail services' bounce and complaint webhooks (webhooks.py).
 
 Every message links here: `<base_url>/unsubscribe/<token>` (the footer link and the
 List-Unsubscribe header) and `<base_url>/<slug>/` (view in browser). Link scanners fetch
@@ -20,12 +21,14 @@ from http import HTTPStatus
 
 from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
+from ..compose.ics import CONTENT_TYPE as CALENDAR
 from ..config import Settings
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
 from .http import MAX_BODY, PAGE_POLICY, Response, html_page, message_page, read_form, refuse
 from .preferences import PreferencePages
 from .signup import SignupPages
+from .webhooks import WebhookRoutes, answer
 
 __all__ = ["MAX_BODY", "WebApp"]
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ ARCHIVE_POLICY = ("default-src 'none'; img-src 'self' https: data:; style-src 'u
                   "https:; font-src https: data:; form-action 'none'; frame-ancestors 'none'; "
                   "base-uri 'none'")
 _ACTION = re.compile(r"/(unsubscribe|resubscribe)/([^/]*)")
+_WEBHOOK = re.compile(r"/webhooks/([a-z]+)")
 _ISSUE = re.compile(r"/([a-z0-9][a-z0-9._-]{0,63})(?:/(.*))?")  # a slug, as issue.SLUG
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
 
@@ -60,6 +64,7 @@ class WebApp:
         self._write_lock = threading.Lock()
         self.signup = SignupPages(settings, signer, self._store, self._write_lock)
         self.preferences = PreferencePages(settings, signer, self._store, self._write_lock)
+        self.webhooks = WebhookRoutes(settings, self._write_lock)
 
     def __call__(self, environ: dict[str, object], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -78,9 +83,15 @@ class WebApp:
         return [b"" if method == "HEAD" else response.body]
 
     def route(self, method: str, path: str, environ: dict[str, object]) -> Response:
+        if match := _WEBHOOK.fullmatch(path):
+            if refused := refuse(method, "POST"):
+                return refused
+            status, data, headers = self.webhooks.handle(match[1], environ)
+            return Response(status, answer(data), [
+                ("Content-Type", "application/json"), ("Cache-Control", "no-store"), *headers])
         for pages_ in (self.signup, self.preferences):  # sign-up, confirmation, preferences
-            if (answer := pages_.route(method, path, environ)) is not None:
-                return answer
+            if (response := pages_.route(method, path, environ)) is not None:
+                return response
         if match := _ACTION.fullmatch(path):
             action, token = match.groups()
             if action == "resubscribe":
@@ -97,6 +108,9 @@ class WebApp:
                 return Response(301, headers=[("Location", f"{match[1]}/")])
             if match[2] == "":
                 return html_page(200, entry.page, public=True)
+            if (calendar := entry.files.get(match[2])) is not None:
+                return Response(200, calendar, [
+                    ("Content-Type", CALENDAR), ("Cache-Control", "public, max-age=3600")])
             if image := entry.image(match[2]):
                 kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
                 return Response(200, image.read_bytes(), [

@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 
 from ..compose.issue import Issue, load_issue
-from ..compose.publish import web_html, write_build
+from ..compose.publish import published_files, web_html, write_build
 from ..compose.render import ComposedEmail, compose, long_date
 from ..config import Settings, bundled_templates
 from ..database import open_database
@@ -35,6 +35,7 @@ class Entry:
 
     composed: ComposedEmail
     page: str
+    files: dict[str, bytes]  # the agenda's `.ics`, by path under the page
 
     @property
     def issue(self) -> Issue:
@@ -92,7 +93,8 @@ class Archive:
         except NewsletterError as exc:  # a theme that no longer renders, say
             log.warning("%s: left out of the archive: %s", path, exc)
             return None
-        return Entry(composed, web_html(composed, self.settings))
+        return Entry(composed, web_html(composed, self.settings),
+                     published_files(composed, self.settings))
 
 
 def _stamp(path: Path) -> tuple[int, int]:
