@@ -51,6 +51,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copy(REPO / "newsletter.toml", project / "newsletter.toml")
     shutil.copytree(REPO / "issues", project / "issues")
     shutil.copy(REPO / "tests" / "data" / "rich-issue.yaml", project / "issues" / "2020-03.yaml")
+    imported = run_cli("subscribers", "import", str(REPO / "examples" / "members.csv"),
+                       "--list", "members", cwd=project)  # check wants the lists it names
+    assert imported.returncode == 0, imported.stderr
     pages = {}
     for slug in ("2020-01", "2020-03"):
         result = run_cli("check", f"issues/{slug}.yaml", cwd=project)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
+from conftest import REPO
 from test_web import call, send, subscribe
 
 from newsletter.audience.tokens import signer_for
@@ -165,6 +166,9 @@ def test_check_warns_about_an_entry_over_before_the_send_and_one_without_a_place
         project: Path, cli: Cli) -> None:
     edit(project, "lists: [members]", "lists: [members]\nsend_at: 2020-01-17T09:00+01:00")
     edit(project, "    place: Barcelona, Spain\n", "")
+    imported = cli("subscribers", "import", str(REPO / "examples" / "members.csv"), "--list",
+                   "members")  # check wants the lists the issue names
+    assert imported.returncode == 0, imported.stderr
     result = cli("check", ISSUE)
     assert result.returncode == 0, result.stderr
     text = (project / ISSUE).read_text(encoding="utf-8").splitlines()

@@ -335,7 +335,8 @@ def test_a_server_that_echoes_the_credentials_never_gets_them_shown_or_recorded(
     with SubscriberStore(project / "newsletter.db") as store:
         store.add("ana@example.org", "members", name="Ana")
     with SmtpServer(Behaviour(echo_credentials=True), credentials=(USER, PASSWORD),
-                    tls_context=tls_context(ca, "127.0.0.1"), require_starttls=True) as server:
+                    tls_context=tls_context(ca, "127.0.0.1"), require_starttls=True,
+                    smtputf8=True) as server:  # UTF-8 replies: it echoes the ä and ö as sent
         for args in (["--test"], ["--list", "members", "--yes"]):
             result = cli("send", ISSUE, *args, "--transport", url(server, ca_file),
                          env=env(password=wrong))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from ..errors import (
 )
 from ..states import DeliveryState
 from ..transports import Result, Status, Transport
+from .clock import SYSTEM_CLOCK, Clock
 from .journal import Verdict
 from .ledger import Claimed, Ledger
 from .message import MessageFactory
@@ -72,8 +72,10 @@ class Dispatcher:
                  batch_size: int, limiter: RateLimiter, retry: RetryPolicy,
                  max_consecutive_errors: int, stop: threading.Event,
                  on_verdict: Callable[[DeliveryState], None] = lambda state: None,
-                 on_event: Callable[[str], None] = lambda text: None) -> None:
+                 on_event: Callable[[str], None] = lambda text: None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.ledger, self.factory, self.new_transport = ledger, factory, new_transport
+        self.clock = clock
         self.connections, self.batch_size = max(1, connections), max(1, batch_size)
         self.limiter, self.retry = limiter, retry
         self.max_consecutive_errors = max_consecutive_errors
@@ -103,7 +105,7 @@ class Dispatcher:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    claimed = self.ledger.claim(self._claim_size())
+                    claimed = self.ledger.claim(self._claim_size(), self.clock.now())
                     if claimed:
                         self._busy += 1
                 if not claimed:
@@ -142,16 +144,16 @@ class Dispatcher:
 
     def _wait_for_more(self) -> bool:
         """Nothing to claim now: wait for deferred recipients or busy workers, or stop."""
-        pending, next_due = self.ledger.outstanding()
+        now = self.clock.now()
+        pending, next_due = self.ledger.outstanding(now)
         with self._lock:
             busy = self._busy
-        now = time.time()
         if pending:
             return True
         if not busy and (next_due is None or next_due - now > self.retry.max_wait):
             return False
         delay = 0.2 if busy or next_due is None else min(max(next_due - now, 0.05), 1.0)
-        return not self.stop.wait(delay)
+        return not self.clock.wait(self.stop, delay)
 
     def _send_claimed(self, transport: Transport, claimed: list[Claimed]) -> None:
         settled = 0  # claimed[:settled] have a verdict, or the journal has them in flight
@@ -219,7 +221,7 @@ class Dispatcher:
 
     def _settle(self, ready: list[Claimed], results: list[Result], admitted: int | None = None,
                 pause: float | None = None, messages: list[Personalised] | None = None) -> None:
-        now = time.time()
+        now = self.clock.now()
         ids = [m.message_id for m in messages] if messages is not None else [""] * len(ready)
         verdicts = [self._verdict(item, result, now, message_id)
                     for item, result, message_id in zip(ready, results, ids, strict=True)]
