@@ -210,7 +210,9 @@ def _row(number: int, cells: list[str], columns: Columns,
     if not name and (columns.first_name is not None or columns.last_name is not None):
         name = " ".join(cells[i] for i in (columns.first_name, columns.last_name)
                         if i is not None and cells[i])
-    fields = {title: value for index, title in columns.fields if (value := cells[index])}
+    # a quoted cell over several lines (an address, a note) keeps them, as LF
+    fields = {title: value.replace("\r\n", "\n") for index, title in columns.fields
+              if (value := cells[index])}
     problem = control_character_problem(name, fields)
     status, status_at, reason = left
     if problem and status == "active":

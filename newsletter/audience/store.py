@@ -24,7 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..config import Settings
 from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
-from ..grammar import CONTROL_CHARACTERS, LIST_NAME, printable
+from ..grammar import CONTROL_CHARACTERS, FIELD_CONTROL_CHARACTERS, LIST_NAME, printable
 from .merging import DUPLICATES, MERGE, STAGING, SUPPRESSING
 
 # The common shape of an address, checked without email-validator's per-character work;
@@ -94,9 +94,14 @@ class MergeResult:
 
 
 def control_character_problem(name: str, fields: dict[str, str]) -> str:
-    """Why a name or field cannot be stored ('' if it can): it would break a header or line."""
-    for what, value in (("name", name), *((f"field {k}", v) for k, v in fields.items())):
-        found = CONTROL_CHARACTERS.search(value)
+    """Why a name or field cannot be stored ('' if it can): it would break a header or line.
+
+    A field may span lines (LF only): fields fill the bodies, never a header.
+    """
+    for what, value, forbidden in (("name", name, CONTROL_CHARACTERS),
+                                   *((f"field {k}", v, FIELD_CONTROL_CHARACTERS)
+                                     for k, v in fields.items())):
+        found = forbidden.search(value)
         if found:
             return (f"{what} {printable(value)} contains a control character "
                     f"(U+{ord(found.group()):04X}, a line break or the like); fix it")
