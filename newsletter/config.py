@@ -19,6 +19,8 @@ from typing import Any
 from .errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
+DEFAULT_CONSENT = ("I would like to receive this newsletter by email. I can unsubscribe at "
+                   "any time with the link at the bottom of every email.")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -59,6 +61,19 @@ class Settings:
     late_window: float = 6 * 3600.0
     require_approval: bool = False
     log_file: str | None = None
+    # the sign-up form and the preferences page
+    signup_lists: tuple[str, ...] = ()  # the lists people may choose; none: no form
+    signup_consent_text: str = DEFAULT_CONSENT
+    signup_languages: tuple[str, ...] = ()  # offered on the form and the preferences page
+    signup_token_lifetime: float = 7 * 86400.0  # how long a confirmation link works
+    signup_mail_interval: float = 86400.0  # at most one confirmation mail per address
+    signup_per_client_per_hour: int = 20  # sign-ups from one client address; 0: no limit
+    signup_client_ip_header: str | None = None  # e.g. X-Real-IP, set by the reverse proxy
+    signup_record_client_ip: bool = False  # keep the client address in consent records
+    signup_proof_of_work: bool = False  # an ALTCHA challenge the browser solves
+    signup_proof_of_work_max: int = 50000  # ALTCHA's maxnumber: the work, on average half
+    signup_welcome: bool = False  # a welcome message after confirming
+    signup_embed_origins: tuple[str, ...] = ()  # sites whose pages carry `newsletter form`
     # DKIM
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
@@ -126,13 +141,18 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
     "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
+    "signup": {k: f"signup_{k}" for k in (
+        "lists", "consent_text", "languages", "token_lifetime", "mail_interval",
+        "per_client_per_hour", "client_ip_header", "record_client_ip", "proof_of_work",
+        "proof_of_work_max", "welcome", "embed_origins")},
     "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
                                "processed_folder", "review_folder", "keep_dir",
                                "webhook_max_age", "postmark_user", "sendgrid_public_key",
                                "sns_topics")},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
-             "webhook_max_age", "busy_timeout"}
+             "webhook_max_age", "busy_timeout", "signup_token_lifetime",
+             "signup_mail_interval"}
 
 
 def bundled_templates() -> Path:

@@ -19,6 +19,7 @@ def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:
         "email": "",
         "web_url": issue_url(settings, composed.issue),
         "unsubscribe_url": settings.base_url.rstrip("/") + "/unsubscribe/",
+        "preferences_url": settings.base_url.rstrip("/") + "/preferences/",
     }
 
 

@@ -151,6 +151,7 @@ def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
         "featured": [item for item in issue.items if item.featured],
         "subscriber": SubscriberFields(),
         "unsubscribe_url": placeholder("unsubscribe_url"),
+        "preferences_url": placeholder("preferences_url"),
         "web_url": placeholder("web_url"),
         "calendar": CalendarLinks(issue_url(settings, issue)),
         "test": test,

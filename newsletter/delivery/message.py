@@ -109,7 +109,7 @@ def wire_address(email: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-class _Part:
+class EncodedPart:
     """One text part, pre-encoded around its placeholders."""
 
     def __init__(self, content_type: str, body: str, fixed: Mapping[str, str], *,
@@ -160,8 +160,8 @@ class MessageFactory:
         self.unsubscribe_mailto = settings.unsubscribe_mailto
         fixed = {"web_url": self.web_url}
         html_body = composed.html_with_assets(self.web_url)
-        self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
-                      _Part("text/html", html_body, fixed, escape=True))
+        self.parts = (EncodedPart("text/plain", composed.text, fixed, escape=False),
+                      EncodedPart("text/html", html_body, fixed, escape=True))
         self.boundary = "=_nl_" + secrets.token_hex(12)
         self.common = self._common_headers(date or dt.datetime.now(dt.UTC))
 
@@ -208,6 +208,10 @@ class MessageFactory:
         token = self.signer.unsubscribe_token(subscriber, list_name)
         return f"{self.base_url}/unsubscribe/{token}"
 
+    def preferences_url(self, recipient: Recipient) -> str:
+        subscriber = TEST_SUBSCRIBER_ID if self.test else recipient.subscriber_id
+        return f"{self.base_url}/preferences/{self.signer.preferences_token(subscriber)}"
+
     def personalise(self, recipient: Recipient) -> Personalised:
         """One recipient's message; its Message-ID is the same on every retry."""
         message_id = self.message_id(recipient)
@@ -215,7 +219,7 @@ class MessageFactory:
         name = recipient.name or self.settings.name_fallback
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
-                      web_url=self.web_url)
+                      preferences_url=self.preferences_url(recipient), web_url=self.web_url)
         address = wire_address(recipient.email)
         if address != recipient.email:
             recipient = replace(recipient, email=address)
