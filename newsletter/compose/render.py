@@ -81,6 +81,12 @@ def issue_url(settings: Settings, issue: Issue) -> str:
     return f"{settings.base_url.rstrip('/')}/{quote(issue.slug)}/"
 
 
+def mjml_source(issue: Issue, settings: Settings, *, test: bool = False) -> str:
+    """The MJML the theme renders for `issue`, as compose hands it to mjml-python."""
+    env = _environment(settings.template_dir(issue.template))
+    return env.get_template(HTML_TEMPLATE).render(_context(issue, settings, test))
+
+
 def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
     """Render the issue once into HTML and text with placeholders for personal values."""
     template_dir = settings.template_dir(issue.template)
