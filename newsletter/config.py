@@ -59,6 +59,8 @@ class Settings:
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
     dkim_domain: str | None = None
+    dkim_ed25519_selector: str | None = None  # a second signature, RFC 8463
+    dkim_ed25519_key_file: str | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -109,7 +111,9 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "retry_base", "retry_max_wait", "give_up_after",
                             "max_consecutive_errors", "timeout", "ca_file")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
-    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
+    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain",
+             "ed25519_selector": "dkim_ed25519_selector",
+             "ed25519_key_file": "dkim_ed25519_key_file"},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout"}
 

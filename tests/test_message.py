@@ -466,14 +466,3 @@ def test_dkim_signature_is_added_last_and_verifies(sample: ComposedEmail, settin
     tampered = data.replace(b"Subject: ", b"Subject: Re: ", 1)
     assert not dkim.verify(tampered, dnsfunc=dns)
 
-
-def test_dkim_key_file_that_is_missing_is_a_config_error(settings: Settings,
-                                                          tmp_path: Path) -> None:
-    missing = dataclasses.replace(settings, dkim_selector="s",
-                                  dkim_key_file=str(tmp_path / "nope.key"))
-    with pytest.raises(ConfigError, match="dkim.key_file .*nope.key: cannot be read"):
-        DkimSigner.from_settings(missing)
-
-
-def test_no_dkim_without_selector_and_key(settings: Settings) -> None:
-    assert DkimSigner.from_settings(settings) is None
