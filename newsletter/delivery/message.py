@@ -171,18 +171,19 @@ class MessageFactory:
         return Personalised(recipient, message_id, values, headers, self)
 
     def wire_bytes(self, message: Personalised) -> bytes:
-        out = [self.common]
+        head = [self.common]
         for key, value in message.headers.items():
-            out.append(f"{key}: {value}\r\n".encode())
+            head.append(f"{key}: {value}\r\n".encode())
         boundary = self.boundary.encode("ascii")
+        body: list[bytes] = []
         for part in self.parts:
-            out.append(b"\r\n--" + boundary + b"\r\n")
-            part.render(message.values, out)
-        out.append(b"\r\n--" + boundary + b"--\r\n")
-        data = b"".join(out)
+            body.append(b"--" + boundary + b"\r\n" if not body else
+                        b"\r\n--" + boundary + b"\r\n")
+            part.render(message.values, body)
+        body.append(b"\r\n--" + boundary + b"--\r\n")
         if self.dkim is None:
-            return data
-        return self.dkim.sign(data, canonical_body=True)  # as _qp writes every body line
+            return b"".join((*head, b"\r\n", *body))
+        return self.dkim.sign_parts(head, body, canonical_body=True)  # as _qp writes it
 
     # What the mail-service APIs need instead of wire bytes.
 

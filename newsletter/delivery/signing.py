@@ -40,7 +40,7 @@ _FIELD_START = re.compile(rb"\r\n(?![\t ])")  # a line break not followed by a f
 _EMPTY_B_TAG = re.compile(rb"([;\s]b(?:(?:\s*\r?\n)?\s+)?=)(?:(?:(?:\s*\r?\n)?\s+)?[a-zA-Z0-9+/=])*"
                           rb"(?:\r?\n\Z)?")
 _B_STANDIN = b"0" * 60
-_CANONICAL_CACHE = 256  # headers kept canonicalised; a send's shared ones stay warm
+_PARSED_KEPT = 64  # pieces of header kept parsed; the shared one stays among them
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class DkimSigner:
         if b"from" not in self.include:
             raise ValueError("DKIM requires the From field to be signed")
         self._clock = clock
-        self._canonical: dict[bytes, tuple[bytes, bytes]] = {}
+        self._parsed: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        self._plans: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
         c, h = b"/".join(canonicalize), b" : ".join(self.include)
         # Every tag but t=, bh= and b=, as dkimpy orders them.
         self._tags = [(b"v=1; a=" + key.algorithm + b"; c=" + c + b"; d=" + self.domain +
@@ -154,16 +155,27 @@ class DkimSigner:
                               "ASCII domain (IDNA, xn--...)") from None
 
     def sign(self, data: bytes, *, canonical_body: bool = False) -> bytes:
-        """`data` with its DKIM-Signature fields on top; `data` has CRLF line ends.
-
-        `canonical_body`: the caller vouches that the body has no tab, no two spaces in a
-        row and no space before a line break, so relaxed canonicalisation would leave it as
-        it is; looking for them costs more than the hashing (a tenth of a millisecond).
-        """
+        """`data`, a message with CRLF line ends, with its DKIM-Signature fields on top."""
         end = data.find(b"\r\n\r\n")
-        head, start = (data[:end], end + 4) if end >= 0 else (data, len(data))
-        body = self._body(data, start, canonical_body)
-        body_hash = base64.b64encode(hashlib.sha256(body).digest())
+        head, start = (data[:end + 2], end + 4) if end >= 0 else (data, len(data))
+        body = memoryview(data)[start:]
+        return self._fields((head,), (body,), canonical_body) + data
+
+    def sign_parts(self, head: Sequence[bytes], body: Sequence[bytes], *,
+                   canonical_body: bool = False) -> bytes:
+        """The message `head`, a blank line and `body`, signed, as one bytes object.
+
+        Each piece of `head` holds whole header fields, each ending in CRLF; the same piece
+        object in every message of a send (the shared fields) is parsed once. The body is
+        hashed piece by piece, never copied. `canonical_body`: the caller vouches that the
+        body has no tab, no two spaces in a row and no space before a line break, so that
+        relaxed canonicalisation would leave it as it is; looking costs more than hashing.
+        """
+        return b"".join((self._fields(head, body, canonical_body), *head, b"\r\n", *body))
+
+    def _fields(self, head: Sequence[bytes], body: Sequence[bytes | memoryview],
+                canonical_body: bool) -> bytes:
+        body_hash = base64.b64encode(self._body_hash(body, canonical_body))
         headers = self._select(head)
         stamp = str(int(self._clock())).encode("ascii")
         fields = []
@@ -172,7 +184,7 @@ class DkimSigner:
             hashed = hashlib.sha256(headers)
             # The signature's own field, its b= empty, hashed last without its CRLF. Sixty
             # zeros stand for b= while folding, as in dkimpy, so that it starts a line.
-            unsigned = _fold(value + _B_STANDIN)
+            unsigned = self._fold(key, value + _B_STANDIN)
             if unsigned.endswith(b"=" + _B_STANDIN):
                 unsigned = unsigned[:-len(_B_STANDIN)]
             else:
@@ -182,47 +194,67 @@ class DkimSigner:
             else:
                 hashed.update(b"DKIM-Signature: " + unsigned.rstrip())
             signature = base64.b64encode(key.sign(hashed))
-            fields.append(b"DKIM-Signature: " + _fold(value + signature) + b"\r\n")
-        return b"".join(fields) + data
+            fields.append(b"DKIM-Signature: " + self._fold(key, value + signature) + b"\r\n")
+        return b"".join(fields)
 
-    def _body(self, data: bytes, start: int, canonical: bool) -> bytes | memoryview:
-        """The canonical body (from `start`); as is, uncopied, when already canonical."""
-        if self.body_canon == SIMPLE:
-            return _without_trailing_lines(memoryview(data)[start:])
-        if canonical or (data.find(b"\t", start) < 0 and data.find(b"  ", start) < 0
-                         and data.find(b" \r\n", start) < 0):
-            body: bytes | memoryview = memoryview(data)[start:]
-        else:
-            body = _WSP_RUN.sub(b" ", _TRAILING_WSP.sub(b"\r\n", data[start:]))
-        body = _without_trailing_lines(body)
-        return b"" if body == b"\r\n" else body
+    def _body_hash(self, pieces: Sequence[bytes | memoryview], canonical: bool) -> bytes:
+        """SHA-256 of the canonical body; of the pieces as they are when that is the same."""
+        last = next((piece for piece in reversed(pieces) if len(piece) > 0), b"")
+        ends_once = len(last) >= 3 and bytes(last[-3:]) != b"\n\r\n" \
+            and bytes(last[-2:]) == b"\r\n"  # no empty line to drop, no CRLF to add
+        if ends_once and (canonical or self.body_canon == SIMPLE):
+            hashed = hashlib.sha256()
+            for piece in pieces:
+                hashed.update(piece)
+            return hashed.digest()
+        body = b"".join(pieces)
+        if self.body_canon == RELAXED:
+            if b"\t" in body or b"  " in body or b" \r\n" in body:
+                body = _WSP_RUN.sub(b" ", _TRAILING_WSP.sub(b"\r\n", body))
+            body = _without_trailing_lines(body)
+            return hashlib.sha256(b"" if body == b"\r\n" else body).digest()
+        return hashlib.sha256(_without_trailing_lines(body)).digest()
 
-    def _select(self, head: bytes) -> bytes:
+    def _select(self, head: Sequence[bytes]) -> bytes:
         """The canonical fields named in h=, in its order, each taken from the bottom up."""
         found: dict[bytes, list[bytes]] = {}
-        canonical = self._canonical
-        for raw in _FIELD_START.split(head):
-            known = canonical.get(raw)
-            if known is None:
-                known = self._canonicalise(raw)
-            if known is not None:
-                found.setdefault(known[0], []).append(known[1])
+        for piece in head:
+            parsed = self._parsed.get(piece)
+            if parsed is None:
+                parsed = self._parse(piece)
+            for name, canonical in parsed:
+                found.setdefault(name, []).append(canonical)
         return b"".join(found[name].pop() for name in self.include if found.get(name))
 
-    def _canonicalise(self, raw: bytes) -> tuple[bytes, bytes] | None:
-        """A field's lowercase name and its canonical form, remembered for the next message."""
-        name, colon, value = raw.partition(b":")
-        if not colon:
-            return None
-        key = name.lower().rstrip()
-        if self.header_canon == RELAXED:
-            known = (key, key + b":" + _relaxed_value(value) + b"\r\n")
-        else:
-            known = (key, raw + b"\r\n")
-        if len(self._canonical) >= _CANONICAL_CACHE:
-            self._canonical.clear()
-        self._canonical[raw] = known
-        return known
+    def _parse(self, piece: bytes) -> list[tuple[bytes, bytes]]:
+        """The fields of a piece of header, lowercase name and canonical form; remembered."""
+        parsed = []
+        for raw in _FIELD_START.split(piece.removesuffix(b"\r\n")):
+            name, colon, value = raw.partition(b":")
+            if not colon:
+                continue
+            key = name.lower().rstrip()
+            if self.header_canon == RELAXED:
+                parsed.append((key, key + b":" + _relaxed_value(value) + b"\r\n"))
+            else:
+                parsed.append((key, raw + b"\r\n"))
+        if len(self._parsed) >= _PARSED_KEPT:
+            self._parsed.clear()
+        self._parsed[piece] = parsed
+        return parsed
+
+    def _fold(self, key: DkimKey, value: bytes) -> bytes:
+        """The value folded as `_fold_plan` cuts it, by a plan made once per key and length.
+
+        Only t=, bh= and b= change from one message to the next; none has a space and each
+        keeps its length, so the cuts fall at the same places in every message.
+        """
+        plan = self._plans.get((key.selector, len(value)))
+        if plan is None:
+            if len(self._plans) > 8:
+                self._plans.clear()
+            plan = self._plans[key.selector, len(value)] = _fold_plan(value)
+        return b"\r\n ".join([value[start:end] for start, end in plan])
 
 
 def _relaxed_value(value: bytes) -> bytes:
@@ -244,23 +276,22 @@ def _without_trailing_lines(body: bytes | memoryview) -> bytes | memoryview:
     return body if end + 2 == len(body) else body[:end + 2]
 
 
-def _fold(value: bytes) -> bytes:
-    """The DKIM-Signature value cut into lines of 72 columns, as dkimpy cuts it.
+def _fold_plan(value: bytes) -> list[tuple[int, int]]:
+    """Where a DKIM-Signature value is cut into lines of 72 columns, as dkimpy cuts it.
 
     The first line leaves room for `DKIM-Signature: `; a line is cut at its last space, or
     mid-token when it has none (base64), and goes on after CRLF and one space. The CRLF that
-    ends the field is added after folding, so that no cut can fall between its CR and LF.
+    ends the field comes after, so that no cut can fall between its CR and LF.
     """
-    limit = 72 - len(b"DKIM-Signature")
-    lines = []
-    while len(value) > limit:
-        cut = value.rfind(b" ", 0, limit)
+    limit, start, lines = 72 - len(b"DKIM-Signature"), 0, []
+    while len(value) - start > limit:
+        cut = value.rfind(b" ", start, start + limit)
         if cut == -1:
-            lines.append(value[:limit])
-            value = value[limit:]
+            lines.append((start, start + limit))
+            start += limit
         else:
-            lines.append(value[:cut])
-            value = value[cut + 1:]
+            lines.append((start, cut))
+            start = cut + 1
         limit = 71
-    lines.append(value)
-    return b"\r\n ".join(lines)
+    lines.append((start, len(value)))
+    return lines
