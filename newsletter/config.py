@@ -11,7 +11,6 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,8 @@ class Settings:
 
     @property
     def sender_address(self) -> str:
+        from email.utils import parseaddr  # 6 ms to import: only for the commands that need it
+
         return parseaddr(self.sender)[1]
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
 from ..config import Settings
@@ -47,5 +46,5 @@ def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> P
     for image in composed.images:
         destination = target / image.src
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image.path, destination)
+        destination.write_bytes(image.path.read_bytes())  # not shutil: 2 ms to import
     return target
