@@ -89,10 +89,14 @@ def mjml_source(issue: Issue, settings: Settings, *, test: bool = False) -> str:
     return env.get_template(HTML_TEMPLATE).render(_context(issue, settings, test))
 
 
-def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
-    """Render the issue once into HTML and text with placeholders for personal values."""
+def compose(issue: Issue, settings: Settings, *, test: bool = False,
+            cache: bool = True) -> ComposedEmail:
+    """Render the issue once into HTML and text with placeholders for personal values.
+
+    `cache`: look in, and add to, the composed-email cache (see cache.py).
+    """
     template_dir = settings.template_dir(issue.template)
-    entry = Entry.find(issue, settings, template_dir, test)
+    entry = Entry.find(issue, settings, template_dir, test) if cache else None
     stored = entry.load() if entry else None
     if stored:
         html, text, used = stored
