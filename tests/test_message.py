@@ -466,3 +466,15 @@ def test_dkim_signature_is_added_last_and_verifies(sample: ComposedEmail, settin
     tampered = data.replace(b"Subject: ", b"Subject: Re: ", 1)
     assert not dkim.verify(tampered, dnsfunc=dns)
 
+
+
+def test_non_ascii_names_are_encoded_word_for_word_as_the_email_package_does() -> None:
+    from email.header import Header
+
+    from newsletter.delivery.message import address_header
+
+    names = ["Zoë Müller", "Łukasz Żółć", "李小龙", "Müller, Zoë", "Ωμέγα Αλφα Βήτα", "😀 smile",
+             "x" * 40 + "é", "é" * 21, "é" * 22, "é" * 60, "Jean-Rémi \"JR\" Dupont"]
+    for name in names:
+        expected = f"{Header(name, 'utf-8').encode(linesep=chr(13) + chr(10))} <a@example.org>"
+        assert address_header(name, "a@example.org", "test") == expected, name

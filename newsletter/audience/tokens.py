@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import secrets
@@ -86,7 +85,7 @@ class Signer:
         self._secret = secret
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.digest(self._secret, payload, "sha256")[:MAC_BYTES]  # one C call
 
     def unsubscribe_token(self, subscriber_id: int, list_name: str) -> str:
         payload = f"{subscriber_id}:{list_name}".encode()
