@@ -154,12 +154,11 @@ class DkimSigner:
             raise ConfigError(f"dkim.domain {s.dkim_domain or s.sender_domain!r}: expected an "
                               "ASCII domain (IDNA, xn--...)") from None
 
-    def sign(self, data: bytes, *, canonical_body: bool = False) -> bytes:
+    def sign(self, data: bytes) -> bytes:
         """`data`, a message with CRLF line ends, with its DKIM-Signature fields on top."""
         end = data.find(b"\r\n\r\n")
         head, start = (data[:end + 2], end + 4) if end >= 0 else (data, len(data))
-        body = memoryview(data)[start:]
-        return self._fields((head,), (body,), canonical_body) + data
+        return self._fields((head,), (memoryview(data)[start:],), False) + data
 
     def sign_parts(self, head: Sequence[bytes], body: Sequence[bytes], *,
                    canonical_body: bool = False) -> bytes:
