@@ -185,9 +185,7 @@ class MessageFactory:
         return Personalised(recipient, message_id, values, headers, self)
 
     def wire_bytes(self, message: Personalised) -> bytes:
-        head = [self.common]
-        for key, value in message.headers.items():
-            head.append(f"{key}: {value}\r\n".encode())
+        own = [f"{key}: {value}\r\n".encode() for key, value in message.headers.items()]
         boundary = self.boundary.encode("ascii")
         body: list[bytes] = []
         for part in self.parts:
@@ -196,8 +194,8 @@ class MessageFactory:
             part.render(message.values, body)
         body.append(b"\r\n--" + boundary + b"--\r\n")
         if self.dkim is None:
-            return b"".join((*head, b"\r\n", *body))
-        return self.dkim.sign_parts(head, body, canonical_body=True)  # as _qp writes it
+            return b"".join((self.common, *own, b"\r\n", *body))
+        return self.dkim.sign_parts(self.common, own, body, canonical_body=True)  # as _qp writes
 
     # What the mail-service APIs need instead of wire bytes.
 

@@ -40,7 +40,7 @@ _FIELD_START = re.compile(rb"\r\n(?![\t ])")  # a line break not followed by a f
 _EMPTY_B_TAG = re.compile(rb"([;\s]b(?:(?:\s*\r?\n)?\s+)?=)(?:(?:(?:\s*\r?\n)?\s+)?[a-zA-Z0-9+/=])*"
                           rb"(?:\r?\n\Z)?")
 _B_STANDIN = b"0" * 60
-_PARSED_KEPT = 64  # pieces of header kept parsed; the shared one stays among them
+_PARSED_KEPT = 16  # headers kept parsed: a send's shared fields, or messages signed whole
 
 
 @dataclass(frozen=True)
@@ -158,24 +158,26 @@ class DkimSigner:
         """`data`, a message with CRLF line ends, with its DKIM-Signature fields on top."""
         end = data.find(b"\r\n\r\n")
         head, start = (data[:end + 2], end + 4) if end >= 0 else (data, len(data))
-        return self._fields((head,), (memoryview(data)[start:],), False) + data
+        return self._fields(head, (), memoryview(data)[start:], False) + data
 
-    def sign_parts(self, head: Sequence[bytes], body: Sequence[bytes], *,
+    def sign_parts(self, shared: bytes, own: Sequence[bytes], body: Sequence[bytes], *,
                    canonical_body: bool = False) -> bytes:
-        """The message `head`, a blank line and `body`, signed, as one bytes object.
+        """A message made of its header fields and body, signed, as one bytes object.
 
-        Each piece of `head` holds whole header fields, each ending in CRLF; the same piece
-        object in every message of a send (the shared fields) is parsed once. The body is
-        hashed piece by piece, never copied. `canonical_body`: the caller vouches that the
-        body has no tab, no two spaces in a row and no space before a line break, so that
-        relaxed canonicalisation would leave it as it is; looking costs more than hashing.
+        `shared`: the header fields every message of a send has, parsed once for all; `own`:
+        this message's other fields, one each, each ending in CRLF; then a blank line and
+        the `body` pieces. `canonical_body`: the caller vouches that the body has no tab, no
+        two spaces in a row and no space before a line break, so that relaxed
+        canonicalisation would leave it as it is; looking for them costs more than hashing.
         """
-        return b"".join((self._fields(head, body, canonical_body), *head, b"\r\n", *body))
+        whole = b"".join(body)  # one copy, then one call to hash it: quicker than pieces
+        return b"".join((self._fields(shared, own, whole, canonical_body), shared, *own,
+                         b"\r\n", whole))
 
-    def _fields(self, head: Sequence[bytes], body: Sequence[bytes | memoryview],
+    def _fields(self, shared: bytes, own: Sequence[bytes], body: bytes | memoryview,
                 canonical_body: bool) -> bytes:
         body_hash = base64.b64encode(self._body_hash(body, canonical_body))
-        headers = self._select(head)
+        headers = self._select(shared, own)
         stamp = str(int(self._clock())).encode("ascii")
         fields = []
         for key, (before_t, before_bh) in zip(self.keys, self._tags, strict=True):
@@ -196,17 +198,13 @@ class DkimSigner:
             fields.append(b"DKIM-Signature: " + self._fold(key, value + signature) + b"\r\n")
         return b"".join(fields)
 
-    def _body_hash(self, pieces: Sequence[bytes | memoryview], canonical: bool) -> bytes:
-        """SHA-256 of the canonical body; of the pieces as they are when that is the same."""
-        last = next((piece for piece in reversed(pieces) if len(piece) > 0), b"")
-        ends_once = len(last) >= 3 and bytes(last[-3:]) != b"\n\r\n" \
-            and bytes(last[-2:]) == b"\r\n"  # no empty line to drop, no CRLF to add
+    def _body_hash(self, body: bytes | memoryview, canonical: bool) -> bytes:
+        """SHA-256 of the canonical body; of the body as it is when that is the same."""
+        ends_once = len(body) >= 3 and bytes(body[-3:]) != b"\n\r\n" \
+            and bytes(body[-2:]) == b"\r\n"  # no empty line to drop, no CRLF to add
         if ends_once and (canonical or self.body_canon == SIMPLE):
-            hashed = hashlib.sha256()
-            for piece in pieces:
-                hashed.update(piece)
-            return hashed.digest()
-        body = b"".join(pieces)
+            return hashlib.sha256(body).digest()
+        body = bytes(body)
         if self.body_canon == RELAXED:
             if b"\t" in body or b"  " in body or b" \r\n" in body:
                 body = _WSP_RUN.sub(b" ", _TRAILING_WSP.sub(b"\r\n", body))
@@ -214,33 +212,27 @@ class DkimSigner:
             return hashlib.sha256(b"" if body == b"\r\n" else body).digest()
         return hashlib.sha256(_without_trailing_lines(body)).digest()
 
-    def _select(self, head: Sequence[bytes]) -> bytes:
+    def _select(self, shared: bytes, own: Sequence[bytes]) -> bytes:
         """The canonical fields named in h=, in its order, each taken from the bottom up."""
+        parsed = self._parsed.get(shared)
+        if parsed is None:
+            parsed = [self._canonical(raw) for raw in _FIELD_START.split(
+                shared.removesuffix(b"\r\n")) if b":" in raw]
+            if len(self._parsed) >= _PARSED_KEPT:
+                self._parsed.clear()
+            self._parsed[shared] = parsed
         found: dict[bytes, list[bytes]] = {}
-        for piece in head:
-            parsed = self._parsed.get(piece)
-            if parsed is None:
-                parsed = self._parse(piece)
-            for name, canonical in parsed:
-                found.setdefault(name, []).append(canonical)
+        for name, canonical in (*parsed, *map(self._canonical, own)):
+            found.setdefault(name, []).append(canonical)
         return b"".join(found[name].pop() for name in self.include if found.get(name))
 
-    def _parse(self, piece: bytes) -> list[tuple[bytes, bytes]]:
-        """The fields of a piece of header, lowercase name and canonical form; remembered."""
-        parsed = []
-        for raw in _FIELD_START.split(piece.removesuffix(b"\r\n")):
-            name, colon, value = raw.partition(b":")
-            if not colon:
-                continue
-            key = name.lower().rstrip()
-            if self.header_canon == RELAXED:
-                parsed.append((key, key + b":" + _relaxed_value(value) + b"\r\n"))
-            else:
-                parsed.append((key, raw + b"\r\n"))
-        if len(self._parsed) >= _PARSED_KEPT:
-            self._parsed.clear()
-        self._parsed[piece] = parsed
-        return parsed
+    def _canonical(self, raw: bytes) -> tuple[bytes, bytes]:
+        """One field's lowercase name, and the field as the header canonicalisation has it."""
+        name, _, value = raw.removesuffix(b"\r\n").partition(b":")
+        key = name.lower().rstrip()
+        if self.header_canon == RELAXED:
+            return key, key + b":" + _relaxed_value(value) + b"\r\n"
+        return key, raw.removesuffix(b"\r\n") + b"\r\n"
 
     def _fold(self, key: DkimKey, value: bytes) -> bytes:
         """The value folded as `_fold_plan` cuts it, by a plan made once per key and length.
