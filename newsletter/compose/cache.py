@@ -96,13 +96,20 @@ def _key(issue: Issue, settings: Settings, template_dir: Path, test: bool) -> by
     for library in LIBRARIES:
         spec = importlib.util.find_spec(library)
         code.append(Path(spec.origin) if spec and spec.origin else Path(library))
-    for path in [image.path for image in issue.images] + code:
+    digest.update(file_stamps([image.path for image in issue.images] + code))
+    return digest.hexdigest().encode("ascii")
+
+
+def file_stamps(paths: Iterable[Path]) -> bytes:
+    """Each file's path, size and modification time: what changes when it is written."""
+    stamps = []
+    for path in paths:
         try:
             stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+            stamps.append(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0")
         except OSError:  # a missing image is the issue's problem, found elsewhere
-            digest.update(f"{path}\0missing\0".encode())
-    return digest.hexdigest().encode("ascii")
+            stamps.append(f"{path}\0missing\0")
+    return "".join(stamps).encode("utf-8")
 
 
 def _prune(root: Path) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import watchfiles
 
+from ..compose.cache import file_stamps
 from ..compose.issue import load_issue
 from ..compose.lint import check
 from ..compose.publish import fill, web_html, web_values
@@ -174,15 +175,8 @@ class Preview:
 
 
 def _version(images: Iterable[Path]) -> str:
-    """A short name for the images as they are now on disk (sizes and times)."""
-    digest = hashlib.sha256()
-    for path in images:
-        try:
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-        except OSError:
-            digest.update(f"{path}\0missing\0".encode())
-    return "v" + digest.hexdigest()[:12]
+    """A short name for the images as they are now on disk."""
+    return "v" + hashlib.sha256(file_stamps(images)).hexdigest()[:12]
 
 
 def open_server(port: int) -> ThreadingHTTPServer:
