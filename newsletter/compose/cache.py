@@ -2,7 +2,7 @@
 
 Most of a `newsletter build` of an unchanged issue is importing and running Jinja2, MJML
 and premailer. The key covers everything composing reads: the validated issue, the
-settings, every file of the theme, the issue's images, the code of the compose step and the
+settings, every file of the theme, the issue's images, the program's own files and the
 libraries it calls (by file size and time: an upgrade rewrites them); so an entry is only
 ever found for a result that composing again would write byte for byte. One entry per issue
 file and kind (test or not) in `$XDG_CACHE_HOME/newsletter/composed/` (else
@@ -26,9 +26,10 @@ from .issue import Issue
 
 LOG = logging.getLogger("newsletter")
 FORMAT = b"newsletter composed 1\n"
-LIBRARIES = ("mjml", "premailer", "cssutils", "lxml", "jinja2", "markupsafe", "markdown_it")
+LIBRARIES = ("mjml", "premailer", "cssutils", "cssselect", "lxml", "jinja2", "markupsafe",
+             "markdown_it", "mdurl")
 KEEP = 256  # entries; past that the oldest half goes
-_CODE = Path(__file__).resolve().parent
+_PROGRAM = Path(__file__).resolve().parent.parent  # the newsletter package
 
 
 def folder(env: Mapping[str, str]) -> Path | None:
@@ -92,7 +93,8 @@ def _key(issue: Issue, settings: Settings, template_dir: Path, test: bool) -> by
         digest.update(part.encode("utf-8") + b"\0")
     for path in sorted(p for p in template_dir.rglob("*") if p.is_file()):
         digest.update(f"{path.relative_to(template_dir)}\0".encode() + path.read_bytes())
-    code = [*_CODE.glob("*.py"), _CODE.parent / "config.py", _CODE.parent / "grammar.py"]
+    code = [Path(folder, name) for folder, _, names in os.walk(_PROGRAM)
+            if "__pycache__" not in folder for name in names]  # all of it: 1 ms, never stale
     for library in LIBRARIES:
         spec = importlib.util.find_spec(library)
         code.append(Path(spec.origin) if spec and spec.origin else Path(library))
