@@ -12,7 +12,6 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,8 @@ class Settings:
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
     dkim_domain: str | None = None
+    dkim_ed25519_selector: str | None = None  # a second signature, RFC 8463
+    dkim_ed25519_key_file: str | None = None
     # bounces and complaints
     return_path: str | None = None  # bounces@domain: the envelope sender, as bounces+TOKEN@
     soft_bounce_limit: int = 3  # soft bounces on this many ...
@@ -94,6 +95,8 @@ class Settings:
 
     @property
     def sender_address(self) -> str:
+        from email.utils import parseaddr  # 6 ms to import: only for the commands that need it
+
         return parseaddr(self.sender)[1]
 
     @property
@@ -140,7 +143,9 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "retry_base", "retry_max_wait", "give_up_after",
                             "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
-    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
+    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain",
+             "ed25519_selector": "dkim_ed25519_selector",
+             "ed25519_key_file": "dkim_ed25519_key_file"},
     "signup": {k: f"signup_{k}" for k in (
         "lists", "consent_text", "languages", "token_lifetime", "mail_interval",
         "per_client_per_hour", "client_ip_header", "record_client_ip", "proof_of_work",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import re
@@ -102,7 +101,7 @@ class Signer:
         self._secret = secret
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.digest(self._secret, payload, "sha256")[:MAC_BYTES]  # one C call
 
     def sign(self, purpose: str, *values: object) -> str:
         """A token carrying `values` (no `:` in any but the last) for one purpose."""
@@ -141,12 +140,12 @@ class Signer:
 
     def subkey(self, purpose: str) -> bytes:
         """A key of its own for another library's signatures (ALTCHA's challenges)."""
-        return hmac.new(self._secret, b"key:" + purpose.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._secret, b"key:" + purpose.encode(), "sha256")
 
     def address_hash(self, key: str) -> str:
         """The keyed hash an erased address leaves: no one without the secret can test an
         address against it, as they could against a plain SHA-256."""
-        return hmac.new(self._secret, b"address:" + key.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._secret, b"address:" + key.encode(), "sha256").hex()
 
     def delivery_token(self, send_id: int, subscriber_id: int) -> str:
         """`SEND.SUBSCRIBER.MAC`: lower-case letters, digits and dots only, so that it

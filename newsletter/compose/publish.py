@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
 from ..config import Settings
@@ -54,7 +53,7 @@ def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> P
     for image in composed.images:
         destination = target / image.src
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image.path, destination)
+        destination.write_bytes(image.path.read_bytes())  # not shutil: 2 ms to import
     for name, body in published_files(composed, settings).items():
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)

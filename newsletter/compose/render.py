@@ -3,7 +3,8 @@
 Composition runs once per issue. What differs per recipient (name, unsubscribe link, view
 in browser link, extra subscriber fields) is left as `%%field%%` placeholders, chosen
 because MJML, premailer and HTML escaping all pass them through untouched; the message
-step later fills them by cheap substitution.
+step later fills them by cheap substitution. Jinja2, Markdown, MJML and premailer are
+imported only when an issue is really composed, not when the result comes from the cache.
 """
 
 from __future__ import annotations
@@ -17,18 +18,17 @@ import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import jinja2
-from markupsafe import Markup
 
 from ..config import Settings
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
-from . import markdown
-from .agendatime import time_range
-from .ics import CalendarLinks
+from .cache import Entry
 from .issue import AgendaEntry, Image, Issue, Item
+
+if TYPE_CHECKING:
+    import jinja2
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
 HTML_TEMPLATE = "newsletter.mjml.j2"
@@ -83,26 +83,50 @@ def issue_url(settings: Settings, issue: Issue) -> str:
     return f"{settings.base_url.rstrip('/')}/{quote(issue.slug)}/"
 
 
-def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
-    """Render the issue once into HTML and text with placeholders for personal values."""
+def mjml_source(issue: Issue, settings: Settings, *, test: bool = False) -> str:
+    """The MJML the theme renders for `issue`, as compose hands it to mjml-python."""
+    env = _environment(settings.template_dir(issue.template))
+    return env.get_template(HTML_TEMPLATE).render(_context(issue, settings, test))
+
+
+def compose(issue: Issue, settings: Settings, *, test: bool = False,
+            cache: bool = True) -> ComposedEmail:
+    """Render the issue once into HTML and text with placeholders for personal values.
+
+    `cache`: look in, and add to, the composed-email cache (see cache.py).
+    """
     template_dir = settings.template_dir(issue.template)
-    env = _environment(template_dir)
-    context = _context(issue, settings, test)
+    entry = Entry.find(issue, settings, template_dir, test) if cache else None
+    stored = entry.load() if entry else None
+    if stored:
+        html, text, used = stored
+    else:
+        html, text = _render(issue, settings, template_dir, test)
+        used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
+        if entry:
+            entry.store(html, text, used)
+    subject = f"[TEST] {issue.subject}" if test else issue.subject
+    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+
+
+def _render(issue: Issue, settings: Settings, template_dir: Path,
+            test: bool) -> tuple[str, str]:
+    import jinja2
+
     try:
-        mjml_source = env.get_template(HTML_TEMPLATE).render(context)
-        text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
+        source = mjml_source(issue, settings, test=test)
+        text = _normalise_text(_environment(template_dir).get_template(TEXT_TEMPLATE).render(
+            _context(issue, settings, test)))
     except jinja2.TemplateError as exc:
         raise _template_problem(exc, template_dir) from None
     try:
-        rendered = _render_mjml(mjml_source)
+        rendered = _render_mjml(source)
     except ValueError as exc:  # mjml-python's parse errors
         where = str(template_dir / HTML_TEMPLATE)
         raise IssueFileError([Problem(where, None, "", f"the MJML it renders is not valid: "
                                                        f"{exc}")]) from None
-    html = _whole_pixel_images(_inline_css(rendered, template_dir / INLINE_CSS), issue.images)
-    subject = f"[TEST] {issue.subject}" if test else issue.subject
-    used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
-    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+    return _whole_pixel_images(_inline_css(rendered, template_dir / INLINE_CSS),
+                               issue.images), text
 
 
 def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFileError:
@@ -121,6 +145,12 @@ def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFil
 @lru_cache(maxsize=8)
 def _environment(template_dir: Path) -> jinja2.Environment:
     """One environment per theme; Jinja reloads a template when its file changes."""
+    import jinja2
+    from markupsafe import Markup
+
+    from . import markdown
+    from .agendatime import time_range
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),  # text is not HTML
@@ -144,6 +174,8 @@ def _environment(template_dir: Path) -> jinja2.Environment:
 
 
 def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
+    from .ics import CalendarLinks  # icalendar: only when an issue is really rendered
+
     return {
         "issue": issue,
         "newsletter": settings,
