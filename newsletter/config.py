@@ -12,15 +12,17 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
+DEFAULT_CONSENT = ("I would like to receive this newsletter by email. I can unsubscribe at "
+                   "any time with the link at the bottom of every email.")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -60,10 +62,25 @@ class Settings:
     late_window: float = 6 * 3600.0
     require_approval: bool = False
     log_file: str | None = None
+    # the sign-up form and the preferences page
+    signup_lists: tuple[str, ...] = ()  # the lists people may choose; none: no form
+    signup_consent_text: str = DEFAULT_CONSENT
+    signup_languages: tuple[str, ...] = ()  # offered on the form and the preferences page
+    signup_token_lifetime: float = 7 * 86400.0  # how long a confirmation link works
+    signup_mail_interval: float = 86400.0  # at most one confirmation mail per address
+    signup_per_client_per_hour: int = 20  # sign-ups from one client address; 0: no limit
+    signup_client_ip_header: str | None = None  # e.g. X-Real-IP, set by the reverse proxy
+    signup_record_client_ip: bool = False  # keep the client address in consent records
+    signup_proof_of_work: bool = False  # an ALTCHA challenge the browser solves
+    signup_proof_of_work_max: int = 50000  # ALTCHA's maxnumber: the work, on average half
+    signup_welcome: bool = False  # a welcome message after confirming
+    signup_embed_origins: tuple[str, ...] = ()  # sites whose pages carry `newsletter form`
     # DKIM
     dkim_selector: str | None = None
     dkim_key_file: str | None = None
     dkim_domain: str | None = None
+    dkim_ed25519_selector: str | None = None  # a second signature, RFC 8463
+    dkim_ed25519_key_file: str | None = None
     # bounces and complaints
     return_path: str | None = None  # bounces@domain: the envelope sender, as bounces+TOKEN@
     soft_bounce_limit: int = 3  # soft bounces on this many ...
@@ -75,6 +92,7 @@ class Settings:
     webhook_max_age: float = 900.0  # a signed webhook older than this is a replay
     postmark_user: str = "postmark"
     sendgrid_public_key: str | None = None
+    sns_topics: tuple[str, ...] = ()  # the SNS TopicArns SES notifies: /webhooks/ses trusts these
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -83,6 +101,8 @@ class Settings:
 
     @property
     def sender_address(self) -> str:
+        from email.utils import parseaddr  # 6 ms to import: only for the commands that need it
+
         return parseaddr(self.sender)[1]
 
     @property
@@ -129,13 +149,21 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "retry_base", "retry_max_wait", "give_up_after",
                             "max_consecutive_errors", "timeout", "ca_file", "busy_timeout")},
     "schedule": {k: k for k in ("late_window", "require_approval", "log_file")},
-    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain"},
+    "dkim": {"selector": "dkim_selector", "key_file": "dkim_key_file", "domain": "dkim_domain",
+             "ed25519_selector": "dkim_ed25519_selector",
+             "ed25519_key_file": "dkim_ed25519_key_file"},
+    "signup": {k: f"signup_{k}" for k in (
+        "lists", "consent_text", "languages", "token_lifetime", "mail_interval",
+        "per_client_per_hour", "client_ip_header", "record_client_ip", "proof_of_work",
+        "proof_of_work_max", "welcome", "embed_origins")},
     "bounces": {k: k for k in ("return_path", "soft_bounce_limit", "soft_bounce_sends", "imap",
                                "processed_folder", "review_folder", "keep_dir",
-                               "webhook_max_age", "postmark_user", "sendgrid_public_key")},
+                               "webhook_max_age", "postmark_user", "sendgrid_public_key",
+                               "sns_topics")},
 }
 DURATIONS = {"retry_base", "retry_max_wait", "give_up_after", "late_window", "timeout",
-             "webhook_max_age", "busy_timeout"}
+             "webhook_max_age", "busy_timeout", "signup_token_lifetime",
+             "signup_mail_interval"}
 
 
 def bundled_templates() -> Path:
@@ -241,6 +269,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if name == "return_path" and not (isinstance(value, str) and RETURN_PATH.match(value)):
         raise ValueError(f"expected an address such as bounces@news.example.org, without '+' "
                          f"(the program adds +TOKEN to it), got {value!r}")
+    if name == "sns_topics" and not (isinstance(value, list) and all(
+            isinstance(v, str) and TOPIC_ARN.match(v) for v in value)):
+        raise ValueError("expected a list of SNS topic ARNs, such as [\"arn:aws:sns:eu-west-1:"
+                         f"123456789012:newsletter-bounces\"], got {value!r}")
     if kind.startswith("tuple"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")

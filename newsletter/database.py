@@ -23,6 +23,9 @@ class Migration:
     version: int
     description: str
     sql: str  # a script; it runs in one transaction with the schema_migrations record
+    # A table that others reference is rebuilt: foreign keys are checked once at the end
+    # (SQLite's documented procedure for schema changes ALTER TABLE cannot make).
+    rebuilds: bool = False
 
 
 MIGRATIONS: list[Migration] = [
@@ -154,6 +157,64 @@ MIGRATIONS: list[Migration] = [
         INSERT INTO send_versions (send_id, content_hash, since)
             SELECT id, content_hash, coalesce(started_at, created_at) FROM sends;
     """),
+    Migration(8, "pending subscribers, consent records, erased addresses, sign-up mails", """
+        -- SQLite cannot change a CHECK constraint: the table is rebuilt, ids and their
+        -- AUTOINCREMENT counter kept; memberships point at it again once it is renamed.
+        DROP VIEW active_recipients;
+        CREATE TABLE subscribers_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            email TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            fields TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN
+                ('active', 'pending', 'unsubscribed', 'bounced', 'complained')),
+            status_changed_at TEXT NOT NULL,
+            status_reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO subscribers_new (id, email, key, name, fields, status, status_changed_at,
+                                     status_reason, created_at)
+            SELECT id, email, key, name, fields, status, status_changed_at, status_reason,
+                   created_at FROM subscribers;
+        DELETE FROM sqlite_sequence WHERE name = 'subscribers_new';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'subscribers_new', seq FROM sqlite_sequence WHERE name = 'subscribers';
+        DROP TABLE subscribers;
+        ALTER TABLE subscribers_new RENAME TO subscribers;
+        CREATE INDEX subscribers_pending ON subscribers (status_changed_at)
+            WHERE status = 'pending';
+        CREATE VIEW active_recipients (subscriber_id, email, name, list_name, fields) AS
+            SELECT s.id, s.email, s.name, l.name, s.fields
+            FROM memberships m
+            JOIN subscribers s ON s.id = m.subscriber_id
+            JOIN lists l ON l.id = m.list_id
+            WHERE s.status = 'active' AND m.status = 'active';
+        CREATE TABLE consent_texts (
+            hash TEXT PRIMARY KEY,                -- SHA-256 of the text, hex
+            text TEXT NOT NULL,                   -- the wording, as the person saw it
+            first_used_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE consents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers (id),
+            lists TEXT NOT NULL,                  -- JSON list of the lists agreed to
+            source TEXT NOT NULL,                 -- the form's URL, the file, the command
+            text_hash TEXT REFERENCES consent_texts (hash),  -- NULL: wording not known
+            given_at TEXT NOT NULL,
+            confirmed_at TEXT,                    -- double opt-in: the button was pressed
+            client_ip TEXT                        -- only with [signup] record_client_ip
+        );
+        CREATE INDEX consents_by_subscriber ON consents (subscriber_id);
+        CREATE TABLE erased (
+            hash TEXT PRIMARY KEY,                -- keyed hash of the address key (HMAC)
+            erased_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE signup_mails (
+            hash TEXT PRIMARY KEY,                -- keyed hash of the address key (HMAC)
+            sent_at REAL NOT NULL                 -- the last confirmation mail, Unix time
+        ) WITHOUT ROWID;
+    """, rebuilds=True),
     Migration(9, "the edition (language) each recipient of a send gets", """
         ALTER TABLE deliveries ADD COLUMN edition TEXT;  -- `fr`; NULL until first claimed
     """),
@@ -223,8 +284,13 @@ def _apply(conn: sqlite3.Connection, migration: Migration, where: str) -> None:
     record = (f"INSERT INTO schema_migrations (version, description, applied_at) VALUES "
               f"({int(migration.version)}, {_literal(migration.description)}, "
               f"{_literal(utc_now())});")
+    if migration.rebuilds:  # a no-op inside a transaction, so before it
+        conn.execute("PRAGMA foreign_keys = OFF")
     try:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{record}\n{migration.sql}\n;\nCOMMIT;")
+        conn.executescript(f"BEGIN IMMEDIATE;\n{record}\n{migration.sql}\n;")
+        if migration.rebuilds and conn.execute("PRAGMA foreign_key_check").fetchone():
+            raise sqlite3.IntegrityError("a row points at a row that is gone")
+        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -233,6 +299,9 @@ def _apply(conn: sqlite3.Connection, migration: Migration, where: str) -> None:
             return
         raise StoreError(f"{where}: migration {migration.version} ({migration.description}) "
                          f"failed and was rolled back: {exc}") from None
+    finally:
+        if migration.rebuilds:
+            conn.execute("PRAGMA foreign_keys = ON")
 
 
 def _literal(text: str) -> str:

@@ -13,6 +13,9 @@ from typing import Protocol
 # The name under which mail APIs carry a delivery's token (Postmark Metadata, SendGrid
 # custom_args, Mailgun v: variables) and give it back in their webhooks.
 TOKEN_FIELD = "nl_delivery"
+# The header that carries it where the message itself is all a service keeps (Amazon SES:
+# its notifications return the original headers, not the envelope sender).
+TOKEN_HEADER = "X-Newsletter-Delivery"
 
 
 @dataclass(frozen=True)

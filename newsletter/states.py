@@ -50,6 +50,20 @@ class ScheduleAction(enum.StrEnum):
     REFUSE = "refuse"  # late, invalid or not approved: nothing sent
 
 
+class SubscriberStatus(enum.StrEnum):
+    """One person in the subscriber store; anything but active is never mailed a newsletter."""
+
+    ACTIVE = "active"
+    PENDING = "pending"  # signed up on the form, not confirmed yet
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # a hard bounce
+    COMPLAINED = "complained"  # marked as spam
+
+
+SUPPRESSED_STATUSES = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED,
+                       SubscriberStatus.COMPLAINED)
+
+
 class EventKind(enum.StrEnum):
     """What a report that came back says about one delivery (see inbound/classify.py)."""
 
@@ -67,6 +81,7 @@ class EventSource(enum.StrEnum):
     POSTMARK = "postmark"
     SENDGRID = "sendgrid"
     MAILGUN = "mailgun"
+    SES = "ses"  # Amazon SES, over Amazon SNS
 
 
 class Disposition(enum.StrEnum):

@@ -85,3 +85,17 @@ def test_without_smtputf8_a_non_ascii_local_part_fails_with_that_reason(project:
     assert status["failed"] == [{"email": "zoë@example.org", "reply": (
         f"address 'zoë@example.org' has non-ASCII before the @, which needs SMTPUTF8 (RFC 6531); "
         f"127.0.0.1:{server.port} does not offer it")}]
+
+
+def test_a_row_that_left_keeps_its_status_though_its_name_has_a_control_character(
+        project: Path, cli: Cli) -> None:
+    (project / "left.csv").write_text(
+        'email,name,status\nana@example.org,"Ana\rLopez",unsubscribed\n', encoding="utf-8",
+        newline="")
+    result = cli("subscribers", "import", "left.csv", "--list", "members")
+    assert result.returncode == 0, result.stderr
+    assert "1 unsubscribed" in result.stdout and "0 skipped-invalid" in result.stdout
+    assert "its name and fields were left out, the address recorded as unsubscribed" \
+        in result.stderr
+    shown = cli("subscribers", "show", "ana@example.org").stdout
+    assert "status: unsubscribed" in shown and "name:   -" in shown

@@ -233,7 +233,8 @@ def test_placeholders_survive_mjml_and_premailer(composed: ComposedEmail) -> Non
     assert "Dear %%name%%," in page and "Dear %%name%%," in text
     assert "%%unsubscribe_url%%" in text and "%%web_url%%" in text
     assert "%25" not in page  # premailer URL-encodes braces; percent signs must stay as typed
-    assert composed.fields == {"name", "unsubscribe_url", "web_url"}
+    assert 'href="%%preferences_url%%"' in page and "%%preferences_url%%" in text
+    assert composed.fields == {"name", "unsubscribe_url", "preferences_url", "web_url"}
 
 
 def test_placeholders_typed_in_the_issue_survive_in_text_and_links(
@@ -257,7 +258,8 @@ def test_placeholders_typed_in_the_issue_survive_in_text_and_links(
     assert "<https://efus.eu/members?who=%%email%%&city=%%city%%>" in email.text
     assert "https://efus.eu/renew?who=%%email%%" in email.text
     assert "%25" not in email.html + email.text
-    assert email.fields == {"name", "email", "city", "unsubscribe_url", "web_url"}
+    assert email.fields == {"name", "email", "city", "unsubscribe_url", "preferences_url",
+                            "web_url"}
 
 
 def test_media_queries_stay_in_head_and_theme_css_is_inlined(composed: ComposedEmail) -> None:

@@ -193,11 +193,15 @@ def test_missing_file_is_reported_without_traceback(project: Path, cli: Cli) -> 
     assert_rejected(result, r"issues/nope\.yaml: no such file")
 
 
-def test_a_slug_that_is_a_path_of_the_web_server_is_refused(project: Path, cli: Cli) -> None:
-    path = write_issue(project, "slug: unsubscribe\n" + textwrap.dedent(VALID))
+@pytest.mark.parametrize(("slug", "pages"), [("unsubscribe", "the unsubscribe pages"),
+                                             ("subscribe", "the sign-up form"),
+                                             ("webhooks", "the mail services' webhooks")])
+def test_a_slug_that_is_a_path_of_the_web_server_is_refused(project: Path, cli: Cli, slug: str,
+                                                           pages: str) -> None:
+    path = write_issue(project, f"slug: {slug}\n" + textwrap.dedent(VALID))
     assert_rejected(cli("check", path),
-                    r"issues/bad\.yaml:1: slug: expected another name: 'unsubscribe' is the "
-                    r"address of the unsubscribe pages")
+                    rf"issues/bad\.yaml:1: slug: expected another name: '{slug}' is the "
+                    rf"address of {pages} on newsletter serve")
 
 
 def test_an_alias_bomb_is_refused_at_its_line_without_expanding(project: Path, cli: Cli) -> None:

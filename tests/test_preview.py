@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -163,6 +164,24 @@ def test_saving_the_issue_updates_the_open_page_without_navigating(page, server)
 
 
 @pytest.mark.browser
+def test_a_save_keeps_the_readers_place_in_both_frames(page, server):
+    from playwright.sync_api import expect
+
+    expect(frame_text(page, "desktop")).to_contain_text(RIGA)
+    where = {"desktop": 1400, "phone": 2600}
+    for frame, y in where.items():
+        page.evaluate(f"(y) => {{ const w = document.getElementById('{frame}').contentWindow;"
+                      " w.scrollTo(0, y); w.sameDocument = true; }", y)
+    server.edit(f'title: "{RIGA}"', 'title: "General Assembly moved to Tallinn"')
+    for frame, y in where.items():
+        expect(frame_text(page, frame)).to_contain_text("General Assembly moved to Tallinn",
+                                                        timeout=5000)
+        window = f"document.getElementById('{frame}').contentWindow"
+        assert page.evaluate(f"{window}.scrollY") == y
+        assert page.evaluate(f"{window}.sameDocument") is True  # updated in place
+
+
+@pytest.mark.browser
 def test_invalid_yaml_replaces_the_email_with_the_error_until_the_file_is_fixed(page, server):
     from playwright.sync_api import expect
 
@@ -220,13 +239,26 @@ def test_the_dark_view_applies_the_themes_dark_rules(server, project):
     assert b"@media (max-width: 0px)" in server.get("email.html")[2]  # off in the light view
 
 
-def test_replacing_an_image_rebuilds_and_serves_the_new_file(server):
+def image_url(server: Server, src: str) -> str:
+    """Where the email in the preview takes an image from."""
+    html = server.get("email.html")[2].decode()
+    return next(url for url in re.findall(r'src="(assets/[^"]+)"', html) if url.endswith(src))
+
+
+def test_replacing_an_image_rebuilds_and_serves_the_new_file_under_a_new_address(server):
+    old_url = image_url(server, "2020-01/riga.png")
+    status, headers, _ = server.get(old_url)
+    assert status == 200 and "max-age" in headers["Cache-Control"]  # may be kept: see below
     before = server.state()["version"]
     image = server.issue.parent / "2020-01" / "riga.png"
-    image.write_bytes(image.read_bytes())
+    image.write_bytes(image.read_bytes() + b"\0")
     server.wait_for(lambda s: s["version"] > before)
-    status, headers, body = server.get("assets/2020-01/riga.png")
+    new_url = image_url(server, "2020-01/riga.png")
+    assert new_url != old_url  # so no browser shows the old one from its cache
+    status, headers, body = server.get(new_url)
     assert (status, headers["Content-Type"], body) == (200, "image/png", image.read_bytes())
+    status, headers, body = server.get("assets/2020-01/riga.png")  # by its src alone
+    assert (status, body, headers["Cache-Control"]) == (200, image.read_bytes(), "no-store")
 
 
 def test_only_the_issues_images_are_served_and_the_email_may_fetch_nothing_else(server):

@@ -95,6 +95,20 @@ def test_each_message_goes_as_its_exact_bytes_to_its_one_recipient_signed_for_se
     assert second.recipients == ["jose@example.net"] and second.raw == jose.data
 
 
+def test_with_a_return_path_each_message_carries_its_delivery_token_in_a_header_on_top(
+        server: SesServer, settings: Settings, factory: MessageFactory) -> None:
+    """SES's notifications give back the headers, not the envelope: the webhook reads it."""
+    signer = Signer(b"k" * 32)
+    bounced = dataclasses.replace(settings, return_path="bounces@news.efus.eu")
+    sending = MessageFactory(factory.composed, bounced, signer, send_key="2020-01:7", send_id=7)
+    ana = message(sending)
+    with open_transport(server.url(), settings) as transport:
+        assert transport.send([ana])[0].status is Status.SENT
+    token = signer.verify_delivery(ana.token)
+    assert token is not None and (token.send_id, token.subscriber_id) == (7, 1)
+    assert server.received[0].raw == f"X-Newsletter-Delivery: {ana.token}\r\n".encode() + ana.data
+
+
 def test_a_wrong_secret_fails_the_signature_check_and_never_shows_the_secret(
         server: SesServer, settings: Settings, factory: MessageFactory) -> None:
     wrong = dataclasses.replace(settings, env={**ENV, "AWS_SECRET_ACCESS_KEY": "x" + SECRET_KEY})

@@ -9,74 +9,26 @@ trust that host and CA only through an explicit Trust; production trusts neither
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import trustme
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from sns_host import TOPIC, SnsHost, certificates, notification
 
 from newsletter.inbound.sns import (
     AWS_HOST,
     Rejected,
     SesEvent,
     Trust,
-    canonical,
     parse_notification,
 )
 
-TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-bounces"
 SES_ID = "0102018f2a7c0d1e-6b1f2a3c-4d5e-6f70-8192-a3b4c5d6e7f8-000000"
 OURS = "<2020-01.5f0c2e9a@efus.eu>"
-
-
-class SnsHost:
-    """The SNS host on 127.0.0.1: the signing certificate, and subscription confirmation."""
-
-    def __init__(self, signing: trustme.LeafCert, context: ssl.SSLContext) -> None:
-        self.requests: list[str] = []
-        self.key = serialization.load_pem_private_key(signing.private_key_pem.bytes(), None)
-        self.certificate = signing.cert_chain_pems[0].bytes()
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                host.requests.append(self.path)
-                if self.path == "/SimpleNotificationService-test.pem":
-                    body, status = host.certificate, 200
-                elif self.path.startswith("/?Action=ConfirmSubscription"):
-                    body, status = b"<ConfirmSubscriptionResponse/>", 200
-                else:
-                    body, status = b"not found", 404
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
-        self.base = f"https://127.0.0.1:{self._http.server_address[1]}"
-        threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True).start()
-
-    def sign(self, envelope: dict[str, str], version: str = "2") -> bytes:
-        algorithm = hashes.SHA256() if version == "2" else hashes.SHA1()
-        signature = self.key.sign(canonical(envelope), padding.PKCS1v15(), algorithm)  # type: ignore[union-attr, call-arg, arg-type]
-        return json.dumps({**envelope, "SignatureVersion": version,
-                           "Signature": base64.b64encode(signature).decode()}).encode()
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +37,13 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture(scope="module")
-def certificates(ca: trustme.CA) -> tuple[trustme.LeafCert, ssl.SSLContext]:
-    """SNS's signing certificate (RSA, as SNS's) and the TLS context of its host."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return ca.issue_cert("sns.eu-west-1.amazonaws.com", key_type=trustme.KeyType.RSA), context
+def sns_certificates(ca: trustme.CA) -> tuple[trustme.LeafCert, ssl.SSLContext]:
+    return certificates(ca)
 
 
 @pytest.fixture
-def sns(certificates: tuple[trustme.LeafCert, ssl.SSLContext]) -> Iterator[SnsHost]:
-    host = SnsHost(*certificates)  # a new port each time: a certificate URL not seen yet
+def sns(sns_certificates: tuple[trustme.LeafCert, ssl.SSLContext]) -> Iterator[SnsHost]:
+    host = SnsHost(*sns_certificates)  # a new port each time: a certificate URL not seen yet
     yield host
     host.close()
 
@@ -104,14 +53,6 @@ def trust(ca: trustme.CA, tmp_path: Path) -> Trust:
     ca_file = tmp_path / "test-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     return Trust((TOPIC,), host=re.compile(r"127\.0\.0\.1:\d+"), ca_file=str(ca_file))
-
-
-def notification(sns: SnsHost, message: dict[str, object], **fields: str) -> dict[str, str]:
-    return {"Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-            "TopicArn": TOPIC, "Message": json.dumps(message),
-            "Timestamp": "2020-01-15T09:05:12.000Z",
-            "SigningCertURL": f"{sns.base}/SimpleNotificationService-test.pem",
-            "UnsubscribeURL": f"{sns.base}/?Action=Unsubscribe", **fields}
 
 
 def mail(*recipients: str) -> dict[str, object]:

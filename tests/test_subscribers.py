@@ -34,9 +34,8 @@ def test_new_database_is_private_to_its_owner_and_fully_migrated(tmp_path: Path)
     assert schema_version(conn) == MIGRATIONS[-1].version
 
 
-def test_migrations_are_numbered_in_order_each_number_once() -> None:
-    versions = [m.version for m in MIGRATIONS]
-    assert versions == sorted(set(versions)) and versions[0] == 1
+def test_migrations_are_numbered_in_order_without_gaps() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 
 
 def test_a_migration_numbered_below_the_newest_applied_is_still_applied(
@@ -198,6 +197,7 @@ def test_ids_are_never_reused(tmp_path: Path) -> None:
         store.add("b@example.org", "members")
     conn = open_database(path)  # as a later clean-up tool might
     conn.execute("DELETE FROM memberships WHERE subscriber_id = 2")
+    conn.execute("DELETE FROM consents WHERE subscriber_id = 2")
     conn.execute("DELETE FROM subscribers WHERE id = 2")
     conn.close()
     with SubscriberStore(path) as store:
@@ -223,6 +223,44 @@ def test_migrating_an_older_database_keeps_its_subscribers(tmp_path: Path) -> No
     conn = sqlite3.connect(path)
     assert schema_version(conn) == MIGRATIONS[-1].version
     assert conn.execute("SELECT count(*) FROM active_recipients").fetchone()[0] == 1
+
+
+def test_the_pending_status_migration_rebuilds_the_table_keeping_ids_and_lists(
+        tmp_path: Path) -> None:
+    path = tmp_path / "newsletter.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("PRAGMA foreign_keys = ON")
+    migrate(old, [m for m in MIGRATIONS if m.version < 8])
+    for n in (1, 2, 3):
+        old.execute("INSERT INTO subscribers (email, key, status_changed_at, created_at) "
+                    f"VALUES ('r{n}@example.org', 'r{n}@example.org', '2020-01-01', 't')")
+    old.execute("INSERT INTO lists (name, created_at) VALUES ('members', 't')")
+    old.execute("INSERT INTO memberships (subscriber_id, list_id, changed_at) VALUES (2, 1, 't')")
+    old.execute("DELETE FROM subscribers WHERE id = 3")
+    # the bounce history of migration 5 points at subscriber ids: it must still name r2
+    old.execute("INSERT INTO sends (issue, lists, content_hash, state, created_at, transport) "
+                "VALUES ('2020-01', '[\"members\"]', 'h', 'complete', 0, 'smtp://x')")
+    old.execute("INSERT INTO deliveries (send_id, subscriber_id, email, list_name, state, "
+                "message_id) VALUES (1, 2, 'r2@example.org', 'members', 'sent', '<m@x>')")
+    old.execute("INSERT INTO delivery_events (event_key, delivery_id, send_id, subscriber_id, "
+                "kind, source, recorded_at) VALUES ('k', 1, 1, 2, 'soft', 'pipe', 0)")
+    old.close()
+    with SubscriberStore(path) as store:
+        assert [s.email for s in store.stream(["members"])] == ["r2@example.org"]
+        store.add("new@example.org", "members")
+        assert store.get("new@example.org").id == 4  # type: ignore[union-attr]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT s.email, d.message_id, e.kind FROM delivery_events e "
+                        "JOIN deliveries d ON d.id = e.delivery_id "
+                        "JOIN subscribers s ON s.id = e.subscriber_id").fetchall() == [
+        ("r2@example.org", "<m@x>", "soft")]
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("INSERT INTO subscribers (email, key, status, status_changed_at, created_at) "
+                 "VALUES ('p@example.org', 'p@example.org', 'pending', 't', 't')")
+    with pytest.raises(sqlite3.IntegrityError):  # memberships still point at subscribers
+        conn.execute("INSERT INTO memberships (subscriber_id, list_id, changed_at) "
+                     "VALUES (99, 1, 't')")
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 def test_a_later_migration_changes_the_schema_and_keeps_the_rows(tmp_path: Path) -> None:

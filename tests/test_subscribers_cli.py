@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["import", "export", "add", "remove", "unsubscribe", "lists", "show"]
+COMMANDS = ["import", "export", "add", "remove", "unsubscribe", "lists", "show", "export-person",
+            "erase"]
 MEMBERS = ("\ufeffEmail Address;First Name;Last Name;City;MEMBER_RATING\n"
            "ana@example.org;Ana;Lopez;Lyon;2\n"
            "not-an-address;Ben;;;1\n"

@@ -12,71 +12,25 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..config import Settings
 from ..database import BUSY_TIMEOUT, open_database, utc_now
 from ..errors import StoreError
-from ..grammar import CONTROL_CHARACTERS, LIST_NAME, printable
+from ..grammar import CONTROL_CHARACTERS, FIELD_CONTROL_CHARACTERS, LIST_NAME, printable
+from .merging import DUPLICATES, MERGE, STAGING, SUPPRESSING
 
 # The common shape of an address, checked without email-validator's per-character work;
 # anything else goes through email-validator, and so does each new domain (then cached).
 _PLAIN = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9.-]+)\Z")
 _COLUMNS = "s.id, s.email, s.name, s.status, s.status_changed_at, s.status_reason, s.fields"
-
-# merge(): rows go into a temporary table first, so that duplicates and the comparison with
-# the store are a few set operations in SQLite instead of a million round trips.
-_STAGING = """
-    DROP TABLE IF EXISTS temp.import_rows;
-    CREATE TEMP TABLE import_rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,
-        email TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, sid INTEGER, state TEXT);
-"""
-_DUPLICATES = """
-    SELECT r.row, d.first
-    FROM (SELECT key, min(row) AS first FROM import_rows GROUP BY key HAVING count(*) > 1) d
-    JOIN import_rows r ON r.key = d.key AND r.row > d.first ORDER BY r.row
-"""
-_MERGE = (
-    """UPDATE import_rows SET sid = s.id, state = CASE
-        WHEN (s.status = 'bounced' AND NOT :bounced)
-          OR (s.status IN ('unsubscribed', 'complained') AND NOT :resub)
-          OR (m.status = 'unsubscribed' AND NOT :resub) THEN 'suppressed'
-        WHEN s.status != 'active' OR m.status IS NOT 'active' THEN 'added'
-        WHEN (import_rows.name != '' AND import_rows.name != s.name)
-          OR json_patch(s.fields, import_rows.fields) != s.fields THEN 'updated'
-        ELSE 'unchanged' END
-    FROM subscribers s LEFT JOIN memberships m
-        ON m.subscriber_id = s.id AND m.list_id = (SELECT id FROM lists WHERE name = :list)
-    WHERE s.key = import_rows.key""",
-    # Empty cells never erase what the store knows; a resubscription is dated.
-    """UPDATE subscribers SET
-        name = CASE WHEN r.name != '' THEN r.name ELSE subscribers.name END,
-        fields = json_patch(subscribers.fields, r.fields),
-        status = 'active',
-        status_changed_at = CASE WHEN subscribers.status != 'active' THEN :now
-                                 ELSE subscribers.status_changed_at END,
-        status_reason = CASE WHEN subscribers.status != 'active' THEN :reason
-                             ELSE subscribers.status_reason END
-    FROM import_rows r WHERE r.sid = subscribers.id AND r.state IN ('added', 'updated')""",
-    """INSERT INTO subscribers (email, key, name, fields, status, status_changed_at,
-                                status_reason, created_at)
-    SELECT email, key, name, json_patch('{}', fields), 'active', :now, :reason, :now
-    FROM import_rows WHERE sid IS NULL ORDER BY row""",
-    """INSERT INTO memberships (subscriber_id, list_id, status, changed_at, reason)
-    SELECT s.id, (SELECT id FROM lists WHERE name = :list), 'active', :now, :reason
-    FROM import_rows r JOIN subscribers s ON s.key = r.key
-    WHERE coalesce(r.state, 'added') = 'added'
-    ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = 'active',
-        changed_at = excluded.changed_at, reason = excluded.reason
-        WHERE memberships.status != 'active'""",
-)
-
 
 @dataclass(frozen=True)
 class Subscriber:
@@ -111,13 +65,22 @@ class ListCounts:
 
 
 class NewRow(NamedTuple):
-    """One subscriber to merge into a list; `row` locates it in its source file."""
+    """One subscriber to merge into a list; `row` locates it in its source file.
+
+    A `status` other than active records that the address left (with when and why), as
+    a Mailchimp unsubscribed or cleaned export says.
+    """
 
     row: int
     email: str
     key: str
     name: str
     fields: dict[str, str]
+    status: str = "active"
+    status_at: str = ""  # ISO 8601 UTC, as utc_now() writes it; empty: the time of import
+    reason: str = ""
+    consent_at: str = ""  # when they opted in elsewhere (OPTIN_TIME); empty: now
+    confirmed_at: str = ""  # when they confirmed it (CONFIRM_TIME)
 
 
 @dataclass(frozen=True)
@@ -127,12 +90,18 @@ class MergeResult:
     unchanged: int
     suppressed: int  # unsubscribed, bounced or complained: left alone
     duplicates: list[tuple[int, int]]  # (row, earlier row with the same address)
+    left: dict[str, int] = field(default_factory=dict)  # newly unsubscribed, bounced...
 
 
 def control_character_problem(name: str, fields: dict[str, str]) -> str:
-    """Why a name or field cannot be stored ('' if it can): it would break a header or line."""
-    for what, value in (("name", name), *((f"field {k}", v) for k, v in fields.items())):
-        found = CONTROL_CHARACTERS.search(value)
+    """Why a name or field cannot be stored ('' if it can): it would break a header or line.
+
+    A field may span lines (LF only): fields fill the bodies, never a header.
+    """
+    for what, value, forbidden in (("name", name, CONTROL_CHARACTERS),
+                                   *((f"field {k}", v, FIELD_CONTROL_CHARACTERS)
+                                     for k, v in fields.items())):
+        found = forbidden.search(value)
         if found:
             return (f"{what} {printable(value)} contains a control character "
                     f"(U+{ord(found.group()):04X}, a line break or the like); fix it")
@@ -178,9 +147,41 @@ def _json(fields: dict[str, str]) -> str:
 class SubscriberStore:
     """Subscribers and lists in the SQLite file at `path` (created on first use)."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(self, path: Path, address_hash: Callable[[str], str] | None = None, *,
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
+        """`address_hash` (Signer.address_hash) recognises erased addresses; a store that
+        holds some refuses to add anyone without it."""
         self.path = path
         self._conn = open_database(path, busy_timeout=busy_timeout)
+        self._hash = address_hash
+        self._conn.create_function("address_hash", 1, self._address_hash, deterministic=True)
+
+    def _address_hash(self, key: str) -> str:
+        if self._hash is None:  # checked before any statement calls it; see _check_erased
+            raise StoreError(f"{self.path}: this command was not given the key that "
+                             "recognises erased addresses")
+        return self._hash(key)
+
+    def hash_of(self, email: str) -> str:
+        """The keyed hash an erasure keeps of `email`."""
+        return self._address_hash(self.key_of(email))
+
+    def _check_erased(self) -> bool:
+        """True if the store holds erased addresses (and can recognise them)."""
+        if self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM erased)").fetchone()[0]:
+            return False
+        if self._hash is None:
+            raise StoreError(f"{self.path} holds erased addresses, and this command was not "
+                             "given the key that recognises them")
+        return True
+
+    def erased_at(self, email: str) -> str | None:
+        """When this address was erased (it is kept as a keyed hash only), or None."""
+        if not self._check_erased():
+            return None
+        row = self._conn.execute("SELECT erased_at FROM erased WHERE hash = ?",
+                                 (self.hash_of(email),)).fetchone()
+        return row[0] if row else None
 
     def __enter__(self) -> SubscriberStore:
         return self
@@ -193,17 +194,16 @@ class SubscriberStore:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """For a caller that records its own rows in the same transaction as a change here
-        (the bounce intake: an event and the status it causes, together)."""
+        """The store's connection: for the audience modules that keep their own tables, and
+        for a caller that records its own rows in the same transaction as a change here (the
+        bounce intake: an event and the status it causes, together)."""
         return self._conn
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; the store's changes inside it join it."""
-        return self._transaction()
-
     @contextmanager
-    def _transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
-        if self._conn.in_transaction and commit:  # inside transaction(): part of it
+    def transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error, or if not `commit`); the store's
+        changes inside it join it."""
+        if self._conn.in_transaction and commit:  # inside another transaction(): part of it
             yield self._conn
             return
         try:
@@ -218,7 +218,8 @@ class SubscriberStore:
             raise
         self._conn.execute("COMMIT" if commit else "ROLLBACK")
 
-    def _key(self, email: str) -> str:
+    def key_of(self, email: str) -> str:
+        """The unique key of `email`; StoreError if it is not a valid address."""
         try:
             return address_key(email.strip())
         except ValueError as exc:
@@ -309,7 +310,7 @@ class SubscriberStore:
         problem = control_character_problem(name.strip(), fields or {})
         if problem:
             raise StoreError(f"{email}: {problem}; nothing added")
-        row = NewRow(1, email.strip(), self._key(email), name.strip(), fields or {})
+        row = NewRow(1, email.strip(), self.key_of(email), name.strip(), fields or {})
         result = self.merge([row], list_name, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced, reason=reason)
         return next(state for state in ("added", "updated", "unchanged", "suppressed")
@@ -317,24 +318,24 @@ class SubscriberStore:
 
     def remove(self, email: str, list_name: str) -> bool:
         """Take an address off a list without suppressing it; False if it was not on it."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return conn.execute(
                 "DELETE FROM memberships WHERE subscriber_id = (SELECT id FROM subscribers "
                 "WHERE key = ?) AND list_id = (SELECT id FROM lists WHERE name = ?)",
-                (self._key(email), list_name)).rowcount > 0
+                (self.key_of(email), list_name)).rowcount > 0
 
     def unsubscribe(self, email: str, list_name: str | None = None,
-                    reason: str = "") -> Subscriber:
+                    reason: str = "") -> Subscriber | None:
         """Suppress an address: on one list if `list_name` is given, else everywhere."""
         if list_name is None:
             return self._set_status(email, "unsubscribed", reason)
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             changed = conn.execute(
                 "UPDATE memberships SET changed_at = iif(status = 'active', ?, changed_at), "
                 "reason = iif(status = 'active', ?, reason), status = 'unsubscribed' "
                 "WHERE subscriber_id = (SELECT id FROM subscribers WHERE key = ?) "
                 "AND list_id = (SELECT id FROM lists WHERE name = ?) "
-                "RETURNING subscriber_id", (utc_now(), reason, self._key(email), list_name))
+                "RETURNING subscriber_id", (utc_now(), reason, self.key_of(email), list_name))
             found = changed.fetchone()
         if found is None:
             raise StoreError(f"{email} is not on the list {list_name}")
@@ -347,7 +348,7 @@ class SubscriberStore:
         must be `active`), and never puts someone on a list they were not on: checked in
         the same statement, so a complaint recorded meanwhile cannot be overridden.
         """
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return conn.execute(
                 "UPDATE memberships SET status = 'active', changed_at = ?, reason = ? "
                 "WHERE subscriber_id = ? AND status = 'unsubscribed' "
@@ -355,60 +356,79 @@ class SubscriberStore:
                 "AND (SELECT status FROM subscribers WHERE id = ?) = 'active'",
                 (utc_now(), reason, subscriber_id, list_name, subscriber_id)).rowcount > 0
 
-    def mark_bounced(self, email: str, reason: str) -> Subscriber:
+    def mark_bounced(self, email: str, reason: str) -> Subscriber | None:
         """A hard bounce: never mail this address again unless told to explicitly."""
         return self._set_status(email, "bounced", reason)
 
-    def mark_complained(self, email: str, reason: str) -> Subscriber:
+    def mark_complained(self, email: str, reason: str) -> Subscriber | None:
         """A spam complaint: suppress like an unsubscribe."""
         return self._set_status(email, "complained", reason)
 
-    def _set_status(self, email: str, status: str, reason: str) -> Subscriber:
-        # An unknown address is recorded too, so that a later import cannot add it back.
+    def _set_status(self, email: str, status: str, reason: str) -> Subscriber | None:
+        # An unknown address is recorded too, so that a later import cannot add it back;
+        # an erased one is suppressed already, and stays a hash (None).
         now = utc_now()
-        with self._transaction() as conn:
+        if self._hash is not None and self.get(email) is None and self.erased_at(email):
+            return None
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO subscribers (email, key, status, status_changed_at, status_reason,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
                 "status = excluded.status, status_changed_at = excluded.status_changed_at, "
                 "status_reason = excluded.status_reason WHERE status != excluded.status",
-                (email.strip(), self._key(email), status, now, reason, now))
-        return self.get(email)  # type: ignore[return-value]
+                (email.strip(), self.key_of(email), status, now, reason, now))
+        return self.get(email)
 
     def merge(self, rows: Iterable[NewRow], list_name: str, *, resubscribe: bool = False,
-              resubscribe_bounced: bool = False, reason: str = "",
+              resubscribe_bounced: bool = False, reason: str = "", source: str = "",
               dry_run: bool = False) -> MergeResult:
         """Add or update many subscribers on one list in a single transaction.
 
-        Rows repeating an earlier row's address are left out and reported. Nothing is
+        Rows repeating an earlier row's address are left out and reported. Each row added
+        to the list gets a consent record from `source` (default: `reason`). Nothing is
         written if `dry_run`, but the counts are the same.
         """
         if not LIST_NAME.match(list_name):
             raise StoreError(f"{list_name!r} is not a list name: use lower-case letters, "
                              "digits, - and _ (as in the issue file's lists:)")
         conn = self._conn
-        conn.executescript(_STAGING)
+        conn.executescript(STAGING)
         try:
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO import_rows (row, key, email, name, fields) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             ((r.row, r.key, r.email, r.name, _json(r.fields)) for r in rows))
+            conn.executemany("INSERT INTO import_rows (row, key, email, name, fields, status,"
+                             " status_at, reason, consent_at, confirmed_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((r.row, r.key, r.email, r.name, _json(r.fields), r.status,
+                               r.status_at, r.reason, r.consent_at, r.confirmed_at)
+                              for r in rows))
             conn.execute("COMMIT")
             conn.execute("CREATE INDEX temp.import_rows_key ON import_rows (key, row)")
-            duplicates = conn.execute(_DUPLICATES).fetchall()
+            duplicates = conn.execute(DUPLICATES).fetchall()
+            self._check_erased()
             conn.executemany("DELETE FROM import_rows WHERE row = ?", ((r,) for r, _ in duplicates))
             params = {"list": list_name, "now": utc_now(), "reason": reason,
-                      "resub": resubscribe, "bounced": resubscribe_bounced}
-            with self._transaction(commit=not dry_run):
+                      "source": source or reason or "added", "resub": resubscribe,
+                      "bounced": resubscribe_bounced}
+            with self.transaction(commit=not dry_run):
                 conn.execute("INSERT OR IGNORE INTO lists (name, created_at) VALUES (:list, :now)",
                              params)
-                for statement in _MERGE:
+                for statement in MERGE:
                     conn.execute(statement, params)
-                counts = dict(conn.execute("SELECT coalesce(state, 'added'), count(*) "
-                                           "FROM import_rows GROUP BY 1").fetchall())
+                counts = dict(conn.execute("SELECT state, count(*) FROM import_rows "
+                                           "GROUP BY 1").fetchall())
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.execute("DROP TABLE temp.import_rows")
         return MergeResult(counts.get("added", 0), counts.get("updated", 0),
-                           counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates)
+                           counts.get("unchanged", 0), counts.get("suppressed", 0), duplicates,
+                           {status: counts.get(status, 0) for status in SUPPRESSING})
+
+
+def store_for(settings: Settings, path: Path | None = None) -> SubscriberStore:
+    """The store at `path` (default: the configured database), able to recognise erased
+    addresses with the newsletter's secret."""
+    from .tokens import signer_for
+
+    return SubscriberStore(path or settings.database_path, signer_for(settings).address_hash,
+                           busy_timeout=settings.busy_timeout)

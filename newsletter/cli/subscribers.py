@@ -29,14 +29,15 @@ def db_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_store(ctx: click.Context, db: Path | None, create: bool = False) -> SubscriberStore:
     """The store at --db or the configured path; only commands that add may create it."""
-    path = db or settings_for(ctx).database_path
+    settings = settings_for(ctx)
+    path = db or settings.database_path
     if not create and not path.exists():
         error = StoreError(f"{shown(path)}: no subscriber database yet")
         error.hint = "import a list first: newsletter subscribers import FILE.csv --list NAME"
         raise error
-    from ..audience.store import SubscriberStore  # email-validator is slow to import
+    from ..audience.store import store_for  # email-validator is slow to import
 
-    return SubscriberStore(path)
+    return store_for(settings, path)
 
 
 @click.group()
@@ -79,7 +80,7 @@ def import_(ctx: click.Context, file: Path, list_name: str, resubscribe: bool,
     with open_store(ctx, db, create=True) as store:
         summary = import_csv(store, file, list_name, where=shown(file), resubscribe=resubscribe,
                              resubscribe_bounced=resubscribe_bounced, dry_run=dry_run)
-    for row, reason in summary.problems:
+    for row, reason in sorted(summary.problems + summary.notes):
         click.echo(f"{shown(file)}:{row}: {reason}", err=True)
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {shown(file)} into {list_name}: {summary}")
@@ -173,6 +174,10 @@ def _field(text: str) -> tuple[str, str]:
 
 def _suppressed(store: SubscriberStore, email: str, list_name: str) -> StoreError:
     found = store.get(email)
+    if found is None and (erased := store.erased_at(email)):
+        error = StoreError(f"{email} was erased on request on {erased[:10]}; not added")
+        error.hint = "only they can subscribe again, on the sign-up form"
+        return error
     if found is None or found.status == "active":  # unsubscribed from this list only
         error = StoreError(f"{email} unsubscribed from {list_name}; not added")
     else:
@@ -297,3 +302,77 @@ def show(ctx: click.Context, email: str, db: Path | None) -> None:
         click.echo(f"  {when:%Y-%m-%d %H:%M} {event.issue}: {event.kind} "
                    + (f"{event.status} " if event.status else "") + f"via {event.source}"
                    + (f": {event.diagnostic[:120]}" if event.diagnostic else ""))
+
+
+@subscribers.command("export-person")
+@click.argument("email")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: standard output).")
+@db_option
+@click.pass_context
+def export_person(ctx: click.Context, email: str, output: Path | None, db: Path | None) -> None:
+    """Print everything held about EMAIL as JSON: the answer to an access request.
+
+    Name, fields, status, lists, consent records, every message the send ledger
+    recorded for the address (issue, list, outcome, the server's reply) and the bounces
+    and complaints that came back about them.
+
+    \b
+    Example:
+      newsletter subscribers export-person ana@example.org -o ana.json
+    """
+    import json
+
+    from ..audience.privacy import export_person as export
+
+    with open_store(ctx, db) as store:
+        record = export(store, email)
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
+        click.echo(f"wrote what is held about {email} to {shown(output)}")
+    if not record["held"]:
+        click.echo(f"nothing is held about {email}"
+                   + (" (erased: only a keyed hash is kept)" if "erased_at" in record else ""),
+                   err=True)
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+@click.pass_context
+def erase(ctx: click.Context, email: str, yes: bool, db: Path | None) -> None:
+    """Delete everything held about EMAIL, and keep it from ever being added again.
+
+    The answer to an erasure request: the subscriber, their lists, consents, send
+    history and bounce history are deleted; a keyed hash of the address (made with
+    NEWSLETTER_SECRET) stays, so that no later import or `add` can bring them back. Only
+    they can, by signing up again on the form and confirming.
+
+    \b
+    Example:
+      newsletter subscribers export-person ana@example.org -o ana.json   # first, if asked
+      newsletter subscribers erase ana@example.org --yes
+    """
+    from ..audience.privacy import erase_person
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("erasing cannot be undone; add --yes to erase without a "
+                                   "question")
+        click.confirm(f"Erase everything held about {email}? This cannot be undone",
+                      abort=True)
+    with open_store(ctx, db, create=True) as store:
+        counts = erase_person(store, email)
+    if counts["subscriber"]:
+        click.echo(f"{email}: erased (the subscriber, {counts['lists']} list membership(s), "
+                   f"{counts['consents']} consent record(s), {counts['sends']} send record(s), "
+                   f"{counts['bounces']} bounce or complaint record(s))")
+    else:
+        click.echo(f"{email}: nothing was held")
+    click.echo("only a keyed hash of the address is kept: no import can add it again; "
+               "backups made before now still hold it")

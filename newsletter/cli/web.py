@@ -17,6 +17,7 @@ issues_option = click.option(
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(build_archive)
+    cli.add_command(form)
 
 
 @click.command()
@@ -32,13 +33,16 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: str,
           issues_dir: Path | None) -> None:
-    """Answer the unsubscribe links of sent messages and serve the archive of issues.
+    """Answer the links of sent messages, the sign-up form and the archive of issues.
 
     POST /unsubscribe/TOKEN with List-Unsubscribe=One-Click unsubscribes at once (RFC
-    8058); GET shows a page with a button. / lists the issues whose send has started,
-    newest first, and /SLUG/ shows each one's web version. POST /webhooks/postmark,
-    /webhooks/sendgrid and /webhooks/mailgun take the mail services' bounce and complaint
-    events. Run it behind a reverse proxy that answers at base_url over https (see README).
+    8058); GET shows a page with a button. /subscribe is the sign-up form ([signup] in
+    newsletter.toml), /confirm/TOKEN its confirmation link, /preferences/TOKEN each
+    subscriber's page. / lists the issues whose send has started, newest first, and /SLUG/
+    shows each one's web version. POST /webhooks/postmark, /webhooks/sendgrid,
+    /webhooks/mailgun and /webhooks/ses (Amazon SNS) take the mail services' bounce and
+    complaint events. Run it behind a reverse proxy that answers at base_url over https
+    (see README).
 
     \b
     Example:
@@ -96,3 +100,33 @@ def build_archive(ctx: click.Context, out_dir: Path, issues_dir: Path | None) ->
     slugs = ", ".join(f"{entry.issue.slug}/" for entry in entries) or "no issue sent yet"
     click.echo(f"wrote {shown(out_dir / 'index.html')} and {len(entries)} issue(s): {slugs}")
     click.echo(f"publish {shown(out_dir)}/ so that it answers at {settings.base_url}/")
+
+
+@click.command()
+@click.pass_context
+def form(ctx: click.Context) -> None:
+    """Print the sign-up form as HTML, to paste into a page of another website.
+
+    A plain <form> that posts to <base_url>/subscribe, with the lists of [signup] lists,
+    the consent wording and a hidden field against bots; no JavaScript. Style it with the
+    site's CSS (class newsletter-signup), and list the site in [signup] embed_origins.
+
+    \b
+    Example:
+      newsletter form > signup-snippet.html
+    """
+    from urllib.parse import urlsplit
+
+    from ..audience.tokens import signer_for
+    from ..errors import ConfigError
+    from ..web.signup import snippet
+
+    settings = settings_for(ctx)
+    if not settings.signup_lists:
+        raise ConfigError("no sign-up form: set lists = [\"...\"] under [signup] in "
+                          "newsletter.toml (the lists people may choose)")
+    click.echo(snippet(settings, signer_for(settings)))
+    if not settings.signup_embed_origins:
+        click.echo("note: add the site that shows this form to embed_origins under [signup], "
+                   "e.g. embed_origins = [\"https://www.example.org\"]; until then the form "
+                   f"works on {urlsplit(settings.base_url).netloc} only", err=True)

@@ -15,7 +15,7 @@ from ..errors import Problem
 from .issue import Issue
 from .render import ComposedEmail
 
-RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "web_url"})
+RECIPIENT_FIELDS = frozenset({"name", "email", "unsubscribe_url", "preferences_url", "web_url"})
 
 Add = Callable[..., None]  # add(message, field="", line=None, severity="error")
 

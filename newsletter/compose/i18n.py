@@ -17,14 +17,17 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, parse_pattern
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def N_(message: str) -> str:
@@ -197,6 +200,17 @@ def install(env: jinja2.Environment) -> None:
     One environment serves every language: the strings and formats are looked up in the
     render's own `translations` and `lang`, so that each edition needs no environment.
     """
+    import jinja2  # only when an issue is really rendered, not when it comes from the cache
+
+    @jinja2.pass_context
+    def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+        return words_of(context).gettext(message)
+
+    @jinja2.pass_context
+    def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str,
+                  count: int) -> str:
+        return words_of(context).ngettext(singular, plural, count)
+
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them: one line each
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
@@ -217,13 +231,3 @@ def words_of(context: jinja2.runtime.Context) -> gettext.NullTranslations:
     """The translations a template renders with (English without any)."""
     found = context.get("translations")
     return found if isinstance(found, gettext.NullTranslations) else gettext.NullTranslations()
-
-
-@jinja2.pass_context
-def _gettext(context: jinja2.runtime.Context, message: str) -> str:
-    return words_of(context).gettext(message)
-
-
-@jinja2.pass_context
-def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count: int) -> str:
-    return words_of(context).ngettext(singular, plural, count)

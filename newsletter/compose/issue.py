@@ -135,7 +135,7 @@ def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
                 f" (it becomes part of web addresses), got {shorten(slug)}")
     elif slug in RESERVED_SLUGS:
         r.error(f("slug") or root, "slug", f"expected another name: {slug!r} is the address of "
-                                           "the unsubscribe pages")
+                                           f"{RESERVED_SLUGS[slug]} on newsletter serve")
     lists = tuple(_read_lists(r, f("lists")))
     items = tuple(x for x in (_read_item(r, n, path) for n in r.sequence(f("items"), "items")) if x)
     if f("items") is not None and f("items").is_sequence and not f("items").value:

@@ -31,6 +31,7 @@ SAMPLE_VALUES = {
     "name": "Maximiliane Oberholzer-Lindqvist",
     "email": "maximiliane.oberholzer@municipality.example.org",
     "unsubscribe_url": "https://newsletter.example.org/unsubscribe/" + "x" * 86,
+    "preferences_url": "https://newsletter.example.org/preferences/" + "x" * 30,
     "web_url": "https://newsletter.example.org/2020-01/",
 }
 

@@ -7,7 +7,6 @@ others with `hreflang`, so that search engines and readers find the right langua
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
 from ..config import Settings
@@ -23,6 +22,7 @@ def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:
         "email": "",
         "web_url": web_url(settings, composed),
         "unsubscribe_url": settings.base_url.rstrip("/") + "/unsubscribe/",
+        "preferences_url": settings.base_url.rstrip("/") + "/preferences/",
     }
 
 
@@ -72,7 +72,7 @@ def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> P
         for image in edition.images:
             destination = target / image.src
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(image.path, destination)
+            destination.write_bytes(image.path.read_bytes())  # not shutil: 2 ms to import
         for name, body in published_files(edition, settings).items():
             destination = folder / name
             destination.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 Composition runs once per issue. What differs per recipient (name, unsubscribe link, view
 in browser link, extra subscriber fields) is left as `%%field%%` placeholders, chosen
 because MJML, premailer and HTML escaping all pass them through untouched; the message
-step later fills them by cheap substitution.
+step later fills them by cheap substitution. Jinja2, Markdown, MJML and premailer are
+imported only when an issue is really composed, not when the result comes from the cache.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ import traceback
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import jinja2
-from markupsafe import Markup
 
 from ..config import Settings, bundled_templates
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
-from . import i18n, markdown
-from .agendatime import time_range
+from . import i18n
+from .cache import Entry
 from .editions import load_editions
-from .ics import CalendarLinks
 from .issue import Image, Issue, Item
+
+if TYPE_CHECKING:
+    import jinja2
 
 ASSET_BASE = "%%asset_base%%"  # replaced once per output, never per recipient
 HTML_TEMPLATE = "newsletter.mjml.j2"
@@ -110,46 +111,79 @@ def web_url(settings: Settings, composed: ComposedEmail) -> str:
     return issue_url(settings, composed.issue) + composed.web_path
 
 
-def compose(issue: Issue, settings: Settings, *, test: bool = False) -> ComposedEmail:
+def mjml_source(issue: Issue, settings: Settings, *, test: bool = False) -> str:
+    """The MJML the theme renders for `issue` in the main language, as compose hands it to
+    mjml-python."""
+    template_dir = settings.template_dir(issue.template)
+    context = _context(issue, settings, test, settings.language,
+                       _words(template_dir, settings.language))
+    return _environment(template_dir).get_template(HTML_TEMPLATE).render(context)
+
+
+def compose(issue: Issue, settings: Settings, *, test: bool = False,
+            cache: bool = True) -> ComposedEmail:
     """Render the issue, and each of its editions, once into HTML and text with
-    placeholders for personal values; the editions come back in `editions`."""
+    placeholders for personal values; the editions come back in `editions`.
+
+    `cache`: look in, and add to, the composed-email cache (see cache.py), one entry per
+    edition.
+    """
     found = load_editions(issue, settings.language)
     if not found:
-        return _compose(issue, settings, test, settings.language)
+        return _compose(issue, settings, test, cache, settings.language)
     base = issue_url(settings, issue)
     alternates = tuple(Alternate(language, i18n.native_name(language), base + path)
                        for language, path in ((settings.language, ""),
                                               *((e.language, e.web_path) for e in found)))
-    main = _compose(issue, settings, test, settings.language, "", alternates)
+    main = _compose(issue, settings, test, cache, settings.language, "", alternates)
     return replace(main, editions=tuple(
-        replace(_compose(e.issue, settings, test, e.language, e.web_path, alternates),
+        replace(_compose(e.issue, settings, test, cache, e.language, e.web_path, alternates),
                 notes=e.notes) for e in found))
 
 
-def _compose(issue: Issue, settings: Settings, test: bool, language: str, web_path: str = "",
-             alternates: tuple[Alternate, ...] = ()) -> ComposedEmail:
+def _compose(issue: Issue, settings: Settings, test: bool, cache: bool, language: str,
+             web_path: str = "", alternates: tuple[Alternate, ...] = ()) -> ComposedEmail:
     template_dir = settings.template_dir(issue.template)
+    words = _words(template_dir, language)
+    entry = (Entry.find(issue, settings, template_dir, test, language, web_path, alternates)
+             if cache else None)
+    stored = entry.load() if entry else None
+    if stored:
+        html, text, used = stored
+    else:
+        context = _context(issue, settings, test, language, words, web_path)
+        context["other_editions"] = [a for a in alternates if a.language != language]
+        html, text = _render(issue, template_dir, context)
+        used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
+        if entry:
+            entry.store(html, text, used)
+    subject = f"[TEST] {issue.subject}" if test else issue.subject
+    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used,
+                         language, words.gettext(settings.name_fallback), web_path,
+                         alternates)
+
+
+def _words(template_dir: Path, language: str) -> gettext.NullTranslations:
+    return i18n.translations([template_dir, bundled_templates()], language)
+
+
+def _render(issue: Issue, template_dir: Path, context: dict[str, object]) -> tuple[str, str]:
+    import jinja2
+
     env = _environment(template_dir)
-    words = i18n.translations([template_dir, bundled_templates()], language)
-    context = _context(issue, settings, test, language, words, web_path)
-    context["other_editions"] = [a for a in alternates if a.language != language]
     try:
-        mjml_source = env.get_template(HTML_TEMPLATE).render(context)
+        source = env.get_template(HTML_TEMPLATE).render(context)
         text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
     except jinja2.TemplateError as exc:
         raise _template_problem(exc, template_dir) from None
     try:
-        rendered = _render_mjml(mjml_source)
+        rendered = _render_mjml(source)
     except ValueError as exc:  # mjml-python's parse errors
         where = str(template_dir / HTML_TEMPLATE)
         raise IssueFileError([Problem(where, None, "", f"the MJML it renders is not valid: "
                                                        f"{exc}")]) from None
-    html = _whole_pixel_images(_inline_css(rendered, template_dir / INLINE_CSS), issue.images)
-    subject = f"[TEST] {issue.subject}" if test else issue.subject
-    used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
-    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used,
-                         language, words.gettext(settings.name_fallback), web_path,
-                         alternates)
+    return _whole_pixel_images(_inline_css(rendered, template_dir / INLINE_CSS),
+                               issue.images), text
 
 
 def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFileError:
@@ -168,6 +202,12 @@ def _template_problem(exc: jinja2.TemplateError, template_dir: Path) -> IssueFil
 @lru_cache(maxsize=8)
 def _environment(template_dir: Path) -> jinja2.Environment:
     """One environment per theme; Jinja reloads a template when its file changes."""
+    import jinja2
+    from markupsafe import Markup
+
+    from . import markdown
+    from .agendatime import time_range
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),  # text is not HTML
@@ -192,6 +232,8 @@ def _environment(template_dir: Path) -> jinja2.Environment:
 
 def _context(issue: Issue, settings: Settings, test: bool, language: str,
              words: gettext.NullTranslations, web_path: str = "") -> dict[str, object]:
+    from .ics import CalendarLinks  # icalendar: only when an issue is really rendered
+
     return {
         "lang": language,
         "dir": i18n.direction(language),
@@ -202,6 +244,7 @@ def _context(issue: Issue, settings: Settings, test: bool, language: str,
         "featured": [item for item in issue.items if item.featured],
         "subscriber": SubscriberFields(),
         "unsubscribe_url": placeholder("unsubscribe_url"),
+        "preferences_url": placeholder("preferences_url"),
         "web_url": placeholder("web_url"),
         "calendar": CalendarLinks(issue_url(settings, issue) + web_path, words.gettext),
         "test": test,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..audience.store import SubscriberStore
+from ..audience.store import SubscriberStore, store_for
 from ..audience.tokens import signer_for
 from ..compose.render import ComposedEmail
 from ..config import Settings
@@ -84,7 +84,7 @@ class Campaign:
         self.lock.acquire()  # before anything else: a second sender stops here
         try:
             timeout = settings.busy_timeout
-            self.store = SubscriberStore(self.database, busy_timeout=timeout)
+            self.store = store_for(settings)
             self.ledger = Ledger(open_database(self.database, threads=True,
                                                busy_timeout=timeout), self.database, self.issue)
         except BaseException:

@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
+from email import base64mime, quoprimime
 from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
@@ -61,22 +62,42 @@ def address_header(name: str, email: str, source: str, header: str = "To",
         return email
     if name.isascii():
         return _fold_header(header, formataddr((name, email)))
-    whole = f"{Header(name, 'utf-8').encode(maxlinelen=998)} <{email}>"
+    whole = f"{_encoded_word(name) or Header(name, 'utf-8').encode(maxlinelen=998)} <{email}>"
     if len(header) + 2 + len(whole) <= HEADER_LINE:
         return whole
     # Too long for a line: one encoded word per run of words, the space between them inside
     # the encoded text (the space between two encoded words is not text, RFC 2047 6.2), so
     # that the folds fall between the name's words.
-    chunks: list[str] = []
+    limit = HEADER_LINE - len(header) - 3
+
+    def fits(text: str) -> bool:
+        return len(Header(text, "utf-8").encode(maxlinelen=998)) <= limit
+
+    chunks: list[str] = []  # each ends with the space that follows it in the name, if any
     for word in name.split(" "):
-        if chunks and len(Header(chunks[-1] + " " + word, "utf-8").encode(maxlinelen=998)) \
-                <= HEADER_LINE - len(header) - 3:
-            chunks[-1] += " " + word
-        else:
-            chunks.append(word)
-    encoded = [Header(chunk + " " * (index < len(chunks) - 1), "utf-8").encode(maxlinelen=998)
-               for index, chunk in enumerate(chunks)]
+        if chunks and chunks[-1].endswith(" ") and fits(chunks[-1] + word + " "):
+            chunks[-1] += word + " "
+            continue
+        while not fits(word + " "):  # a word longer than a line: cut between characters
+            cut = max(i for i in range(1, len(word)) if fits(word[:i])) if len(word) > 1 else 1
+            chunks.append(word[:cut])
+            word = word[cut:]
+        chunks.append(word + " ")
+    chunks[-1] = chunks[-1][:-1]
+    encoded = [Header(chunk, "utf-8").encode(maxlinelen=998) for chunk in chunks if chunk]
     return _fold_header(header, " ".join(encoded + [f"<{email}>"]))
+
+
+def _encoded_word(name: str) -> str | None:
+    """What `Header(name, "utf-8").encode()` writes when it fits one encoded-word, 20 times
+    faster: B or Q, whichever is shorter (RFC 2047); None for names it would fold."""
+    raw = name.encode("utf-8")
+    b_length, q_length = base64mime.header_length(raw), quoprimime.header_length(raw)
+    if min(b_length, q_length) > 64:  # 76 columns less `=?utf-8?q?` and `?=`
+        return None
+    if b_length < q_length:
+        return base64mime.header_encode(raw, "utf-8")
+    return quoprimime.header_encode(raw, "utf-8")
 
 
 def _fold_header(header: str, value: str) -> str:
@@ -109,7 +130,7 @@ def wire_address(email: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-class _Part:
+class EncodedPart:
     """One text part, pre-encoded around its placeholders."""
 
     def __init__(self, content_type: str, body: str, fixed: Mapping[str, str], *,
@@ -162,8 +183,8 @@ class MessageFactory:
         self.name_fallback = composed.name_fallback or settings.name_fallback
         fixed = {"web_url": self.web_url}
         html_body = composed.html_with_assets(self.asset_url)
-        self.parts = (_Part("text/plain", composed.text, fixed, escape=False),
-                      _Part("text/html", html_body, fixed, escape=True))
+        self.parts = (EncodedPart("text/plain", composed.text, fixed, escape=False),
+                      EncodedPart("text/html", html_body, fixed, escape=True))
         self.boundary = "=_nl_" + secrets.token_hex(12)
         self.common = self._common_headers(date or dt.datetime.now(dt.UTC))
 
@@ -210,6 +231,10 @@ class MessageFactory:
         token = self.signer.unsubscribe_token(subscriber, list_name)
         return f"{self.base_url}/unsubscribe/{token}"
 
+    def preferences_url(self, recipient: Recipient) -> str:
+        subscriber = TEST_SUBSCRIBER_ID if self.test else recipient.subscriber_id
+        return f"{self.base_url}/preferences/{self.signer.preferences_token(subscriber)}"
+
     def personalise(self, recipient: Recipient) -> Personalised:
         """One recipient's message; its Message-ID is the same on every retry."""
         message_id = self.message_id(recipient)
@@ -217,7 +242,7 @@ class MessageFactory:
         name = recipient.name or self.name_fallback
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
-                      web_url=self.web_url)
+                      preferences_url=self.preferences_url(recipient), web_url=self.web_url)
         address = wire_address(recipient.email)
         if address != recipient.email:
             recipient = replace(recipient, email=address)
@@ -240,16 +265,17 @@ class MessageFactory:
                             return_path=f"{local}+{token}@{domain}")
 
     def wire_bytes(self, message: Personalised) -> bytes:
-        out = [self.common]
-        for key, value in message.headers.items():
-            out.append(f"{key}: {value}\r\n".encode())
+        own = [f"{key}: {value}\r\n".encode() for key, value in message.headers.items()]
         boundary = self.boundary.encode("ascii")
+        body: list[bytes] = []
         for part in self.parts:
-            out.append(b"\r\n--" + boundary + b"\r\n")
-            part.render(message.values, out)
-        out.append(b"\r\n--" + boundary + b"--\r\n")
-        data = b"".join(out)
-        return self.dkim.sign(data) if self.dkim is not None else data
+            body.append(b"--" + boundary + b"\r\n" if not body else
+                        b"\r\n--" + boundary + b"\r\n")
+            part.render(message.values, body)
+        body.append(b"\r\n--" + boundary + b"--\r\n")
+        if self.dkim is None:
+            return b"".join((self.common, *own, b"\r\n", *body))
+        return self.dkim.sign_parts(self.common, own, body, canonical_body=True)  # as _qp writes
 
     # What the mail-service APIs need instead of wire bytes.
 
@@ -289,12 +315,19 @@ def _escaped(value: str, escape: bool) -> str:
 def _qp(text: str, *, soft_end: bool) -> bytes:
     """Quoted-printable with CRLF lines, no line starting with '.', optionally ending softly.
 
-    A leading '.' is written `=2E` so that the SMTP transport never needs to dot-stuff.
+    A leading '.' is written `=2E` so that the SMTP transport never needs to dot-stuff. No
+    tab and no two spaces in a row either: DKIM's relaxed canonicalisation then leaves the
+    body as it is, and the signer hashes it without rewriting 60 KB per message.
     """
     if not text:
         return b""
     plain = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(plain, istext=True).replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_qp(plain, istext=True)
+    if b"\t" in encoded:
+        encoded = encoded.replace(b"\t", b"=09")
+    if b"  " in encoded:
+        encoded = encoded.replace(b"  ", b" =20")
+    encoded = encoded.replace(b"\n", b"\r\n")
     encoded = encoded.replace(b"\r\n.", b"\r\n=2E")
     if encoded.startswith(b"."):
         encoded = b"=2E" + encoded[1:]

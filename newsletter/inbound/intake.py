@@ -18,7 +18,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from ..audience.store import SubscriberStore
+from ..audience.store import store_for
 from ..audience.tokens import Signer, signer_for
 from ..config import Settings
 from ..errors import StoreError
@@ -81,7 +81,7 @@ class Intake:
     def __init__(self, settings: Settings, signer: Signer | None = None) -> None:
         self.settings = settings
         self.signer = signer or signer_for(settings)
-        self.store = SubscriberStore(settings.database_path)
+        self.store = store_for(settings)
         self._db = self.store.connection
         self._pruned = 0.0  # when old webhook nonces were last forgotten
 

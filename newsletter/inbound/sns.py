@@ -19,9 +19,10 @@ SES's notification (or event-publishing) JSON carries `notificationType` (or
 Undetermined, and bouncedRecipients with status and diagnosticCode) or `complaint`
 (complainedRecipients, complaintFeedbackType) object, and `mail`: SES's messageId (what
 SendEmail answered, kept in the ledger's reply), `tags`, and, when the identity includes
-original headers, `commonHeaders.messageId`: our Message-ID. Other types (Delivery, Send,
-Open...) change nothing here. Nothing routes to this module yet: a webhook of `newsletter
-serve` calls `parse_notification(body, trust)` and gives the events to the intake.
+original headers (event publishing always does), `headers` and `commonHeaders.messageId`:
+the headers as we handed them over. Other types (Delivery, Send, Open...) change nothing
+here. The webhook of `newsletter serve` (ses.py) proves a request with `read_message` and
+`verify` before it acts on it with `handle`; `parse_notification` does all three.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class SesEvent:
     message_id: str = ""  # our Message-ID, when SES includes the original headers
     tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     occurred_at: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # mail.headers: (name, value), as sent
 
     @property
     def permanent(self) -> bool:
@@ -104,16 +106,29 @@ class Rejected(Exception):  # noqa: N818 - a refusal, answered with its status
 
 def parse_notification(body: bytes, trust: Trust) -> list[SesEvent]:
     """The SES events of one SNS POST, after proving it; confirms a subscription."""
-    envelope = _json(body, "the body")
-    if not isinstance(envelope, dict) or not all(isinstance(v, str) for v in envelope.values()):
+    message = read_message(body, trust)
+    verify(message, trust)
+    return handle(message, trust)
+
+
+def read_message(body: bytes, trust: Trust) -> dict[str, str]:
+    """The SNS message in a POST body, if it is one and from one of our topics (nothing is
+    fetched: `verify` proves it)."""
+    message = _json(body, "the body")
+    if not isinstance(message, dict) or not all(isinstance(v, str) for v in message.values()):
         raise Rejected(400, "expected an SNS message: one JSON object of strings")
-    kind = envelope.get("Type", "")
+    kind = message.get("Type", "")
     if kind not in SIGNED:
         raise Rejected(400, f"Type {kind!r}: expected Notification, SubscriptionConfirmation "
                             "or UnsubscribeConfirmation")
-    if envelope.get("TopicArn") not in trust.topics:
-        raise Rejected(403, f"TopicArn {envelope.get('TopicArn')!r} is not one of ours")
-    verify(envelope, trust)
+    if message.get("TopicArn") not in trust.topics:
+        raise Rejected(403, f"TopicArn {message.get('TopicArn')!r} is not one of ours")
+    return message
+
+
+def handle(envelope: Mapping[str, str], trust: Trust) -> list[SesEvent]:
+    """What a proven SNS message asks: confirm the subscription, or its SES events."""
+    kind = envelope["Type"]
     if kind == "SubscriptionConfirmation":
         _confirm(envelope, trust)
         return []
@@ -164,10 +179,13 @@ def ses_events(message: str) -> list[SesEvent]:
     mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
     headers = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
     tags = mail.get("tags") if isinstance(mail.get("tags"), dict) else {}
+    original = mail.get("headers") if isinstance(mail.get("headers"), list) else []
     common = {"ses_message_id": str(mail.get("messageId") or ""),
               "message_id": str(headers.get("messageId") or ""),
               "tags": {str(k): tuple(map(str, v)) for k, v in tags.items()
-                       if isinstance(v, list)}}
+                       if isinstance(v, list)},
+              "headers": tuple((str(h["name"]), str(h.get("value") or "")) for h in original
+                               if isinstance(h, dict) and h.get("name"))}
     if kind == "Bounce":
         report, people = data.get("bounce"), "bouncedRecipients"
     elif kind == "Complaint":

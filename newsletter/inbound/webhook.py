@@ -1,10 +1,10 @@
 """The contract of a mail service's webhook: verify the request, then read its events.
 
-A provider module (postmark.py, sendgrid.py, mailgun.py; Amazon SES over SNS could be
-another) does two things: `verify` proves the request comes from the provider (basic
-auth, a signature, a replay window) and raises Refused otherwise; `parse` turns the body
-into Findings with classify.kind_of(), the same table as for mailed reports. Matching,
-storage and what happens to the subscriber are intake.py's, for every provider alike.
+A provider module (postmark.py, sendgrid.py, mailgun.py, ses.py) does two things: `verify`
+proves the request comes from the provider (basic auth, a signature, a replay window) and
+raises Refused otherwise; `parse` turns the body into Findings with classify.kind_of(), the
+same table as for mailed reports. Matching, storage and what happens to the subscriber are
+intake.py's, for every provider alike.
 """
 
 from __future__ import annotations

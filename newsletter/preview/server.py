@@ -1,18 +1,22 @@
 """The local preview: the latest build of one issue, rebuilt on save, served on 127.0.0.1.
 
 A watcher thread rebuilds once per burst of saves and bumps a version number; the page
-listens on `/events` (server-sent events) and fetches the new build without reloading.
-A build that fails is a build too: its problems replace the email on the page. An issue
-with editions is shown one edition at a time: `?edition=fr` on `state` and `email.html`.
+listens on `/events` (server-sent events, each carrying the new state) and puts the new
+email into its frames in place, without reloading them, so the reader's scroll position
+stays and the images, under URLs that change only when an image does, come from the
+browser's cache. A build that fails is a build too: its problems replace the email. An
+issue with editions is shown one edition at a time: `?edition=fr` on `state` and
+`email.html` (the events carry the main edition's state).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import mimetypes
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import watchfiles
 
+from ..compose.cache import file_stamps
 from ..compose.editions import edition_language
 from ..compose.i18n import native_name
 from ..compose.issue import load_issue
@@ -33,8 +38,10 @@ from .schemes import SCHEMES, as_seen, has_dark_rules
 
 HOST = "127.0.0.1"
 PAGE = Path(__file__).with_name("page.html")
-STEP_MS = 150  # a burst of saves ends after this much quiet...
-DEBOUNCE_MS = 1000  # ...or after this long, so a steady stream still shows up
+# The watcher looks every STEP_MS and rebuilds once a look finds no change newer than the
+# last one: a save shows 20-40 ms after it, and a burst of saves is one rebuild...
+STEP_MS = 20
+DEBOUNCE_MS = 1000  # ...unless it lasts longer than this, so a steady stream shows up
 KEEPALIVE_SECONDS = 15.0
 # The email may load its own images and inline styles, nothing from the internet.
 EMAIL_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
@@ -49,13 +56,13 @@ class View:
     language: str
     subject: str
     preheader: str
-    html: str  # images under `assets/`
+    html: str  # images under `assets/<images_version>/`
     text: str
 
     @classmethod
-    def of(cls, composed: ComposedEmail, settings: Settings) -> View:
+    def of(cls, composed: ComposedEmail, settings: Settings, assets: str) -> View:
         return cls(composed.language, composed.subject, composed.preheader,
-                   web_html(composed, settings, asset_base="assets/"),
+                   web_html(composed, settings, asset_base=assets),
                    fill(composed.text, web_values(settings, composed), escape=False))
 
 
@@ -71,9 +78,10 @@ class Snapshot:
     preheader: str = ""
     sender: str = ""
     date: str = ""
-    html: str = ""  # images under `assets/`
+    html: str = ""  # images under `assets/<images_version>/`
     text: str = ""
     images: dict[str, Path] = field(default_factory=dict)  # by src, the only files served
+    images_version: str = ""  # changes when an image does, so browsers may cache the rest
     template_dir: Path | None = None
     language: str = ""  # the main edition's
     editions: tuple[View, ...] = ()  # the others, when the issue has several
@@ -122,17 +130,20 @@ class Preview:
             settings = self._settings()
             issue = load_issue(self.issue_path, source)
             template_dir = settings.template_dir(issue.template)
-            composed = compose(issue, settings)
-            main = View.of(composed, settings)
+            composed = compose(issue, settings, cache=False)  # new on every save
+            images = {image.src: image.path for edition in composed.every_edition
+                      for image in edition.images}
+            images_version = _version(images.values())
+            assets = f"assets/{images_version}/"
+            main = View.of(composed, settings, assets)
             snapshot = Snapshot(
                 version, source, findings=tuple(check(composed, settings, source)),
                 subject=main.subject, preheader=main.preheader,
                 sender=parseaddr(settings.sender)[0] or settings.sender_address,
                 date=f"{issue.date.day} {issue.date:%b}", html=main.html, text=main.text,
-                images={image.src: image.path for edition in composed.every_edition
-                        for image in edition.images},
-                template_dir=template_dir, language=composed.language,
-                editions=tuple(View.of(edition, settings) for edition in composed.editions))
+                images=images, images_version=images_version, template_dir=template_dir,
+                language=composed.language, editions=tuple(
+                    View.of(edition, settings, assets) for edition in composed.editions))
         except Exception as exc:  # a half-edited file or theme can fail anywhere; stay up
             snapshot = Snapshot(version, source, self._problems(exc), template_dir=template_dir)
         with self._changed:
@@ -198,6 +209,11 @@ class Preview:
         return as_seen(html, scheme)
 
 
+def _version(images: Iterable[Path]) -> str:
+    """A short name for the images as they are now on disk."""
+    return "v" + hashlib.sha256(file_stamps(images)).hexdigest()[:12]
+
+
 def open_server(port: int) -> ThreadingHTTPServer:
     """Listen on 127.0.0.1:`port` (0 picks a free port); a taken port is a ConfigError."""
     try:
@@ -255,24 +271,30 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, TEXT, b"not found\n")
 
-    def _image(self, src: str) -> None:
-        """An image of the issue, by its `src`; no other file is served."""
-        image = self.preview.snapshot.images.get(src)
+    def _image(self, path: str) -> None:
+        """An image of the issue, by its `src`, under the build's images version or not."""
+        snapshot = self.preview.snapshot
+        version, _, src = path.partition("/")
+        cached = version == snapshot.images_version and src in snapshot.images
+        image = snapshot.images.get(src if cached else path)
         try:
             body = image.read_bytes() if image else None
         except OSError:  # removed since the build; the next build will say so
             body = None
         if body is None:
             return self._send(404, TEXT, b"not an image of this issue\n")
-        self._send(200, mimetypes.guess_type(src)[0] or "application/octet-stream", body)
+        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        # A changed image gets a new version, hence a new URL: this one may be kept.
+        self._send(200, kind, body, {"Cache-Control": "private, max-age=3600"} if cached
+                   else None)
 
     def _send(self, status: int, kind: str, body: bytes,
               headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")  # a saved image must show at once
-        for name, value in (headers or {}).items():
+        headers = {"Cache-Control": "no-store", **(headers or {})}  # a save must show at once
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -290,9 +312,11 @@ class _Handler(BaseHTTPRequestHandler):
                 version = self.preview.wait(known, KEEPALIVE_SECONDS)
                 if version == known:
                     self.wfile.write(b": still here\n\n")  # finds clients that went away
-                else:
-                    self.wfile.write(f"event: build\ndata: {version}\n\n".encode())
-                    known = version
+                else:  # the state of that build, so that the page need not ask for it
+                    state = self.preview.snapshot.state()
+                    self.wfile.write(b"event: build\ndata: " + json.dumps(state).encode() +
+                                     b"\n\n")
+                    known = state["version"]
         except (BrokenPipeError, ConnectionResetError):
             pass
 

@@ -140,7 +140,10 @@ class _Content:
                   ("html", self.html.rewrite(lambda n: f"%recipient.html:{n}%"))]
         fields += [(f"h:{name}", unfolded(headers[name]))
                    for name in COMMON_HEADERS if name in headers]
-        fields += [(f"h:{name}", f"%recipient.h:{name}%") for name in PER_RECIPIENT_HEADERS]
+        # A notice (a sign-up's confirmation) is no mailing: it has no List-* headers.
+        self.per_recipient = [name for name in PER_RECIPIENT_HEADERS
+                              if name != "List-Unsubscribe" or "List-Id" in headers]
+        fields += [(f"h:{name}", f"%recipient.h:{name}%") for name in self.per_recipient]
         # The delivery's token as a custom variable: webhooks return it in user-variables.
         fields.append((f"v:{TOKEN_FIELD}", f"%recipient.{TOKEN_FIELD}%"))
         self.form = _Form()
@@ -150,7 +153,8 @@ class _Content:
         values = message.values
         variables = {n: values.get(n, "") for n in self.text.names}
         variables.update({f"html:{n}": html.escape(values.get(n, "")) for n in self.html.names})
-        variables["h:List-Unsubscribe"] = unfolded(message.headers["List-Unsubscribe"])
+        if "List-Unsubscribe" in self.per_recipient:
+            variables["h:List-Unsubscribe"] = unfolded(message.headers["List-Unsubscribe"])
         variables["h:Message-Id"] = message.message_id
         variables[TOKEN_FIELD] = message.token
         return variables

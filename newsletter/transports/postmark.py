@@ -147,14 +147,14 @@ class _Content:
         if "Reply-To" in headers:
             self.fixed["ReplyTo"] = headers["Reply-To"]
         self.headers = [{"Name": name, "Value": unfolded(headers[name])}
-                        for name in COMMON_HEADERS]
+                        for name in COMMON_HEADERS if name in headers]  # none in a notice
 
     def message(self, message: Personalised) -> bytes:
         """One message object of the batch array, as JSON."""
         recipient = message.recipient
         fields = {**self.fixed, "To": display_address(recipient.name, recipient.email),
-                  "Headers": [{"Name": "List-Unsubscribe",
-                               "Value": unfolded(message.headers["List-Unsubscribe"])},
+                  "Headers": [*({"Name": name, "Value": unfolded(message.headers[name])}
+                                for name in ("List-Unsubscribe",) if name in message.headers),
                               {"Name": "Message-ID", "Value": message.message_id},
                               *self.headers]}
         if message.token:  # comes back in the Bounce and SpamComplaint webhooks

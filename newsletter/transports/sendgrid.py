@@ -133,7 +133,8 @@ class _Content:
         rest["content"] = [
             {"type": "text/plain", "value": self.text.rewrite(lambda n: f"%%{n}%%")},
             {"type": "text/html", "value": self.html.rewrite(lambda n: f"%%{n}.html%%")}]
-        rest["headers"] = {name: unfolded(headers[name]) for name in COMMON_HEADERS}
+        rest["headers"] = {name: unfolded(headers[name]) for name in COMMON_HEADERS
+                           if name in headers}  # a notice has none
         self.rest = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))[1:].encode()
 
     def personalization(self, message: Personalised) -> dict[str, object]:
@@ -145,7 +146,8 @@ class _Content:
         personalization: dict[str, object] = {
             "to": [_contact(recipient.name, recipient.email)],
             "substitutions": substitutions,
-            "headers": {"List-Unsubscribe": unfolded(message.headers["List-Unsubscribe"]),
+            "headers": {**{name: unfolded(message.headers[name])
+                           for name in ("List-Unsubscribe",) if name in message.headers},
                         "Message-ID": message.message_id}}
         if message.token:  # custom_args come back in every Event Webhook event
             personalization["custom_args"] = {TOKEN_FIELD: message.token}

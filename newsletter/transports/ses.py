@@ -11,7 +11,11 @@ one recipient. Requests carry an AWS Signature Version 4 (requests-aws4auth, ser
 made with the credentials aws.py finds; the answer 200 `{"MessageId": ...}` is `sent`, SES's
 id going into the ledger's reply. SES replaces the Message-ID and Date headers with its own
 ("Amazon SES header fields"), so a DKIM signature of ours must leave them out, as SES's
-manual-DKIM guide says: `rewritten_headers`.
+manual-DKIM guide says: `rewritten_headers`. SES, not our return path, receives the
+bounces, and its notifications give back the headers we handed over: a delivery's token
+goes in an X-Newsletter-Delivery header above the message, for the SES webhook (outside
+our DKIM signature, which a header added on top does not break; the token is signed with
+the newsletter's secret, as in a return path, so nobody can make one for another).
 
 `limits()` reads GetAccount, `GET /v2/email/account`: SendQuota.MaxSendRate caps the run's
 rate, Max24HourSend (-1: no quota) minus SentLast24Hours is what is left today.
@@ -47,7 +51,7 @@ import requests
 from requests_aws4auth import AWS4Auth
 
 from ..config import Settings
-from ..envelope import Personalised
+from ..envelope import TOKEN_HEADER, Personalised
 from ..errors import (
     AuthenticationError,
     ConfigError,
@@ -152,8 +156,11 @@ class SesTransport(HttpTransport):
 
     def build_request(self, batch: Sequence[Personalised]) -> ApiRequest:
         [message] = batch
+        data = message.data
+        if message.token:  # comes back in mail.headers of SES's bounce and complaint events
+            data = f"{TOKEN_HEADER}: {message.token}\r\n".encode("ascii") + data
         body: dict[str, object] = {
-            "Content": {"Raw": {"Data": base64.b64encode(message.data).decode("ascii")}},
+            "Content": {"Raw": {"Data": base64.b64encode(data).decode("ascii")}},
             "Destination": {"ToAddresses": [message.recipient.email]}}
         if self.configuration_set:
             body["ConfigurationSetName"] = self.configuration_set

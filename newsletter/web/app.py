@@ -16,11 +16,8 @@ import mimetypes
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
+from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import parse_qsl
 
 from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
@@ -30,13 +27,23 @@ from ..compose.ics import CONTENT_TYPE as CALENDAR
 from ..config import Settings, bundled_templates
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
+from .http import (
+    MAX_BODY,
+    PAGE_POLICY,
+    Response,
+    html_page,
+    message_page,
+    page_words,
+    read_form,
+    refuse,
+)
+from .preferences import PreferencePages
+from .signup import SignupPages
 from .webhooks import WebhookRoutes, answer
 
+__all__ = ["MAX_BODY", "WebApp"]
 log = logging.getLogger(__name__)
-MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few more
 RETRY_AFTER = "60"  # seconds, when the database stays locked (a large import, say)
-PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-               "frame-ancestors 'none'; base-uri 'none'")
 # The archive shows the theme's HTML, which may load a logo or a font from the web.
 ARCHIVE_POLICY = ("default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline' "
                   "https:; font-src https: data:; form-action 'none'; frame-ancestors 'none'; "
@@ -45,13 +52,6 @@ _ACTION = re.compile(r"/(unsubscribe|resubscribe)/([^/]*)")
 _WEBHOOK = re.compile(r"/webhooks/([a-z]+)")
 _ISSUE = re.compile(r"/([a-z0-9][a-z0-9._-]{0,63})(?:/(.*))?")  # a slug, as issue.SLUG
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class WebApp:
         # Writers of this process queue here rather than in SQLite's busy handler, which
         # sleeps in steps of up to 100 ms; other processes still meet the busy timeout.
         self._write_lock = threading.Lock()
+        self.signup = SignupPages(settings, signer, self._store, self._write_lock)
+        self.preferences = PreferencePages(settings, signer, self._store, self._write_lock)
         self.webhooks = WebhookRoutes(settings, self._write_lock)
 
     def __call__(self, environ: dict[str, object], start_response: StartResponse
@@ -84,7 +86,7 @@ class WebApp:
         else:  # /newsletter behind --url-prefix /newsletter: on to /newsletter/
             prefix = str(environ.get("SCRIPT_NAME") or "")
             response = Response(301, headers=[("Location", prefix.rpartition("/")[2] + "/")])
-        policy = PAGE_POLICY if _ACTION.fullmatch(path) else ARCHIVE_POLICY
+        policy = response.policy or (PAGE_POLICY if _ACTION.fullmatch(path) else ARCHIVE_POLICY)
         headers = [("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
                    ("Referrer-Policy", "no-referrer"), *response.headers,
                    ("Content-Length", str(len(response.body)))]
@@ -93,27 +95,30 @@ class WebApp:
 
     def route(self, method: str, path: str, environ: dict[str, object]) -> Response:
         if match := _WEBHOOK.fullmatch(path):
-            if refused := _refuse(method, "POST"):
+            if refused := refuse(method, "POST"):
                 return refused
             status, data, headers = self.webhooks.handle(match[1], environ)
             return Response(status, answer(data), [
                 ("Content-Type", "application/json"), ("Cache-Control", "no-store"), *headers])
+        for pages_ in (self.signup, self.preferences):  # sign-up, confirmation, preferences
+            if (response := pages_.route(method, path, environ)) is not None:
+                return response
         if match := _ACTION.fullmatch(path):
             action, token = match.groups()
             if action == "resubscribe":
-                return _refuse(method, "POST") or self._resubscribe(token, environ)
+                return refuse(method, "POST") or self._resubscribe(token, environ)
             if method == "POST":
                 return self._unsubscribe(token, environ)
-            return _refuse(method, "GET", "HEAD", "POST") or self._confirm(token)
-        if refused := _refuse(method, "GET", "HEAD"):
+            return refuse(method, "GET", "HEAD", "POST") or self._confirm(token)
+        if refused := refuse(method, "GET", "HEAD"):
             return refused
         if path == "/":
-            return _html(200, render_index(self.settings, self.archive.entries()), public=True)
+            return html_page(200, render_index(self.settings, self.archive.entries()), public=True)
         if (match := _ISSUE.fullmatch(path)) and (entry := self.archive.find(match[1])):
             if match[2] is None:  # /2020-01 -> 2020-01/, where the page's relative links work
                 return Response(301, headers=[("Location", f"{match[1]}/")])
             if match[2] in entry.pages:  # "" for the main edition, "fr/" for another
-                return _html(200, entry.pages[match[2]], public=True)
+                return html_page(200, entry.pages[match[2]], public=True)
             if match[2] + "/" in entry.pages:  # 2020-01/fr -> fr/, as above
                 return Response(301, headers=[("Location", f"{match[2]}/")])
             if (calendar := entry.files.get(match[2])) is not None:
@@ -215,22 +220,15 @@ class WebApp:
     def _store(self) -> SubscriberStore:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = SubscriberStore(self.settings.database_path)
+            store = self._local.store = SubscriberStore(self.settings.database_path,
+                                                        self.signer.address_hash)
         return store
 
     def _read_form(self, environ: dict[str, object]) -> dict[str, str] | Response:
-        try:
-            length = int(str(environ.get("CONTENT_LENGTH") or 0))
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            return self._message(413, N_("Nothing was changed"),
-                                 N_("The request is too large."))
-        body = environ["wsgi.input"].read(length) if length else b""  # type: ignore[attr-defined]
-        kind = str(environ.get("CONTENT_TYPE") or "")
-        if kind.startswith("multipart/form-data"):
-            return _multipart(kind, body)
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = read_form(environ)
+        if form is None:
+            return self._message(413, N_("Nothing was changed"), N_("The request is too large."))
+        return form
 
     # -- pages -----------------------------------------------------------------------
 
@@ -242,24 +240,17 @@ class WebApp:
         return next((tag for tag in i18n.candidates(wanted, self.settings.fallback_map)
                      if i18n.has_catalog(folders, tag)), self.settings.language)
 
-    def _words(self, language: str) -> dict[str, object]:
-        return {"newsletter": self.settings, "lang": language, "dir": i18n.direction(language),
-                "translations": i18n.translations([bundled_templates()], language)}
-
     def _page(self, status: int, template: str, found: Found, **context: object) -> Response:
         subscriber = found.subscriber
-        return _html(status, pages().get_template(template).render(
+        return html_page(status, pages().get_template(template).render(
             list_name=found.token.list_name, token=found.text,
             test=subscriber is None, address=subscriber.email if subscriber else "",
-            **self._words(self._language(found)), **context))
+            **page_words(self.settings, self._language(found)), **context))
 
     def _message(self, status: int, title: str, text: str, language: str | None = None,
                  **values: str) -> Response:
-        """A page of one title and one paragraph, both marked N_() and translated here."""
-        words = self._words(language or self.settings.language)
-        translate = words["translations"].gettext  # type: ignore[attr-defined]
-        return _html(status, pages().get_template("message.html").render(
-            title=translate(title), text=translate(text) % values, **words))
+        """A page of one title and one paragraph, both marked N_() and translated."""
+        return message_page(self.settings, status, title, text, language, **values)
 
     def _test_page(self) -> Response:
         return self._message(200, N_("Nothing was changed: this was a test"), N_(
@@ -271,29 +262,3 @@ class WebApp:
             "The subscriber database is busy. Nothing was changed yet."), self._language(found))
         response.headers.append(("Retry-After", RETRY_AFTER))
         return response
-
-
-def _refuse(method: str, *allowed: str) -> Response | None:
-    """A 405 answer unless `method` is allowed."""
-    if method in allowed:
-        return None
-    return Response(405, b"method not allowed\n", [("Allow", ", ".join(allowed)),
-                                                   ("Content-Type", "text/plain")])
-
-
-def _html(status: int, page: str, *, public: bool = False) -> Response:
-    cache = "public, max-age=300" if public else "no-store"
-    return Response(status, page.encode("utf-8"), [
-        ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", cache)])
-
-
-def _multipart(kind: str, body: bytes) -> dict[str, str]:
-    """The text fields of a multipart/form-data body (RFC 8058 allows that encoding too)."""
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + kind.encode("latin-1") + b"\r\n\r\n" + body)
-    form = {}
-    for part in message.iter_parts() if message.is_multipart() else ():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str) and part.get_content_maintype() == "text":
-            form[name] = str(part.get_content())
-    return form

@@ -1,11 +1,12 @@
-"""`POST /webhooks/postmark|sendgrid|mailgun`: the mail services' bounce and complaint events.
+"""`POST /webhooks/postmark|sendgrid|mailgun|ses`: the mail services' bounces and complaints.
 
 Every request is verified first (inbound/<provider>.py): a bad signature or password, a
 request outside the replay window or seen before answers 401/403 and changes nothing. A
 verified request is recorded and answered 200 with what became of its events, including
 events about messages we cannot match (acknowledged and logged, so that the provider does
-not retry them forever). A malformed body answers 400; a provider whose secret is not
-configured, 404; a database locked too long, 503 with Retry-After (the provider retries).
+not retry them forever). A malformed body answers 400; a provider whose secret (for SES:
+`sns_topics`) is not configured, 404; a database locked too long, 503 with Retry-After (the
+provider retries).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..inbound.intake import Intake
 from ..inbound.mailgun import MailgunWebhook
 from ..inbound.postmark import PostmarkWebhook
 from ..inbound.sendgrid import SendGridWebhook
+from ..inbound.ses import SesWebhook
 from ..inbound.webhook import Refused, Webhook, WebhookRequest
 from ..states import Disposition
 
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 MAX_WEBHOOK_BODY = 1 << 20  # SendGrid batches events; a megabyte holds thousands
 PROVIDERS: Mapping[str, type[Webhook]] = {"postmark": PostmarkWebhook,
                                           "sendgrid": SendGridWebhook,
-                                          "mailgun": MailgunWebhook}
+                                          "mailgun": MailgunWebhook,
+                                          "ses": SesWebhook}
 
 
 class WebhookRoutes:

@@ -3,10 +3,13 @@
 Run:  .venv/bin/python tests/bench/bench_compose.py [--runs 200] [--process-runs 15]
       [--mjml node_modules/.bin/mjml]
 
-Targets: an in-process build under 40 ms; the whole `newsletter build` process faster than
-the reference `mjml` CLI (npm package mjml) alone rendering the same MJML. The `mjml` CLI is
-looked for in --mjml, $MJML_CLI, the PATH, then node_modules/.bin of the working folder and
-of the repository (`npm install mjml@4` there). Prints figures; not part of the test run.
+Targets: an in-process build under 40 ms; the whole `newsletter build` process at most 0.4
+of the time of the reference `mjml` CLI (npm package mjml) alone rendering the same MJML;
+`newsletter --help` and `newsletter status` under 150 ms. Process times are medians, the
+build's of repeated builds of the unchanged issue (as when a user builds again), and once
+with the build cache emptied before each run. The `mjml` CLI is looked for in --mjml,
+$MJML_CLI, the PATH, then node_modules/.bin of the working folder and of the repository
+(`npm install mjml@4` there). Prints figures; not part of the test run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ISSUE = "issues/2020-01.yaml"
 IN_PROCESS_TARGET_MS = 40.0
+RATIO_TARGET = 0.4
+START_TARGET_MS = 150.0
 
 
 def timed(run: Callable[[], object], times: int) -> list[float]:
@@ -59,7 +64,7 @@ def main() -> None:
     parser.add_argument("--mjml", help="path of the Node mjml CLI")
     args = parser.parse_args()
 
-    from newsletter import compose as composing
+    from newsletter.compose import render as composing
     from newsletter.compose.issue import load_issue
     from newsletter.compose.publish import write_build
     from newsletter.config import load_settings
@@ -78,39 +83,50 @@ def main() -> None:
         first = timed(build, 1)[0]  # lazy imports of mjml, premailer, cssutils; template compile
         in_process = statistics.median(timed(build, args.runs))
         issue = load_issue(issue_path)
-        composed = composing.compose(issue, settings)
+        composing.compose(issue, settings)
         html_kb = len((project / "out" / issue.slug / "email.html").read_bytes()) / 1000
 
         command = newsletter_command() + ["build", ISSUE, "-o", str(project / "cli-out")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        cache = project / "cache"
+        own_cache = dict(env, XDG_CACHE_HOME=str(cache))
 
-        def build_process() -> object:
-            return subprocess.run(command, cwd=project, env=env, check=True,
-                                  stdout=subprocess.DEVNULL)
+        def run(arguments: list[str], **kwargs: object) -> Callable[[], object]:
+            return lambda: subprocess.run(arguments, cwd=project, check=True,
+                                          stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
 
-        build_process()  # warm the OS file cache and Jinja's bytecode cache
-        whole = statistics.median(timed(build_process, args.process_runs))
+        def build_uncached() -> object:
+            shutil.rmtree(cache, ignore_errors=True)
+            return run(command, env=own_cache)()
+
+        processes: dict[str, Callable[[], object]] = {
+            "build": run(command, env=env), "uncached": build_uncached,
+            "--help": run(newsletter_command() + ["--help"], env=env),
+            "status": run(newsletter_command() + ["status", ISSUE], env=env)}
 
         # The MJML exactly as compose hands it to mjml-python.
-        env_jinja = composing._environment(composed.template_dir)
-        mjml_source = env_jinja.get_template(composing.HTML_TEMPLATE).render(
-            composing._context(issue, settings, False))
         mjml_file = project / "issue.mjml"
+        mjml_source = composing.mjml_source(issue, settings)
         mjml_file.write_text(mjml_source, encoding="utf-8")
         mjml_cli = find_mjml(args.mjml)
         node = shutil.which("node")
-        node_line, node_ms = "", None
+        node_line = ""
         if mjml_cli is None or node is None:
             missing = "Node" if node is None else "the mjml CLI (npm install mjml@4, or --mjml)"
             node_line = f"skipped: {missing} not found"
         else:
-            mjml_command = [str(mjml_cli), str(mjml_file), "-o", str(project / "node.html")]
-
-            def render_node() -> object:
-                return subprocess.run(mjml_command, check=True, stdout=subprocess.DEVNULL)
-
-            render_node()
-            node_ms = statistics.median(timed(render_node, args.process_runs))
+            processes["mjml"] = run([str(mjml_cli), str(mjml_file), "-o",
+                                     str(project / "node.html")])
+        # Interleaved, so that a burst of load elsewhere on the machine hits all alike.
+        samples: dict[str, list[float]] = {name: [] for name in processes}
+        for process in processes.values():
+            process()  # warm the OS file cache, Jinja's bytecode cache, the build cache
+        for _ in range(args.process_runs):
+            for name, process in processes.items():
+                samples[name] += timed(process, 1)
+        median = {name: statistics.median(times) for name, times in samples.items()}
+        whole, uncached, node_ms = median["build"], median["uncached"], median.get("mjml")
+        if mjml_cli is not None and node is not None:
             versions = subprocess.run([str(mjml_cli), "--version"], capture_output=True,
                                       text=True).stdout.split()
             node_version = subprocess.run([node, "--version"], capture_output=True,
@@ -126,11 +142,17 @@ def main() -> None:
           f"{IN_PROCESS_TARGET_MS:.0f} ms: {verdict})")
     print(f"`newsletter build` whole process         {whole:8.1f} ms   "
           f"(median of {args.process_runs})")
+    print(f"  the same, build cache emptied each time {uncached:8.1f} ms")
+    for name in ("--help", "status"):
+        ms = median[name]
+        verdict = "met" if ms < START_TARGET_MS else "MISSED"
+        print(f"`newsletter {name}`{' ' * (29 - len(name))}{ms:8.1f} ms   (median of "
+              f"{args.process_runs}; target < {START_TARGET_MS:.0f} ms: {verdict})")
     print(f"Node `mjml` CLI, same MJML               {node_line}")
     if node_ms is not None:
-        verdict = "met" if whole < node_ms else "MISSED"
-        print(f"whole `newsletter build` / `mjml` CLI alone: {whole / node_ms:.2f}x "
-              f"(target < 1: {verdict})")
+        verdict = "met" if whole <= RATIO_TARGET * node_ms else "MISSED"
+        print(f"whole `newsletter build` / `mjml` CLI alone: {whole / node_ms:.2f}x; "
+              f"cache emptied: {uncached / node_ms:.2f}x (target <= {RATIO_TARGET}: {verdict})")
 
 
 if __name__ == "__main__":
