@@ -53,7 +53,8 @@ def test_build_from_the_cache_is_byte_for_byte_the_fresh_build(cli, project: Pat
                         for p in sorted((project / f"out{run}").rglob("*")) if p.is_file()})
     assert len(list((tmp_path / "cache" / "newsletter" / "composed").iterdir())) == 1
     assert outputs[0] == outputs[1] == outputs[2]
-    assert len(outputs[0]) == 7  # email.html, email.txt, index.html and four images
+    # email.html, email.txt, index.html, four images, agenda.ics and an .ics per agenda entry
+    assert len(outputs[0]) == 3 + 4 + 1 + 7
 
 
 def test_cached_composition_equals_a_fresh_one(project: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from smtp_server import Behaviour, SmtpServer
-from test_dispatch import _wait_for, add_subscribers, configure, received, status
+from test_dispatch import add_subscribers, configure, received, status
 
 ISSUE = Path("issues/2020-01.yaml")
 SEND_AT = "2020-01-15T09:00+01:00"  # 08:00 UTC
@@ -89,7 +89,7 @@ def test_an_interrupted_send_is_resumed_even_when_late(project: Path, cli) -> No
             [sys.executable, "-m", "newsletter", "send", "--due", "--now", ON_TIME,
              "--transport", f"smtp://127.0.0.1:{server.port}?tls=off"],
             cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: len(server.accepted) >= 40)
+        server.wait_for(lambda: len(server.accepted) >= 40)
         process.send_signal(signal.SIGKILL)
         process.wait()
         server.behaviour.data_delay = 0
