@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,18 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(REPO / "newsletter.toml", tmp_path / "newsletter.toml")
     shutil.copytree(REPO / "issues", tmp_path / "issues")
     return tmp_path
+
+
+def configure(project: Path, **send: object) -> None:
+    """Set [send] options of the test project's newsletter.toml."""
+    path = project / "newsletter.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in send.items():
+        line = f"{key} = {json.dumps(value)}"
+        text, found = re.subn(rf"(?m)^{key} = .*$", line, text)
+        if not found:
+            text = text.replace("[send]\n", f"[send]\n{line}\n")
+    path.write_text(text, encoding="utf-8")
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None,

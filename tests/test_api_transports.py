@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import trustme
 from api_server import Answer, ApiServer, Behaviour
-from conftest import REPO
+from conftest import REPO, configure
 
 from newsletter.audience.store import NewRow, SubscriberStore, address_key
 from newsletter.audience.tokens import Signer
@@ -247,18 +247,6 @@ def test_the_api_key_comes_from_the_environment_only(settings: Settings) -> None
 
 
 # --- newsletter send, end to end -------------------------------------------------------
-
-def configure(project: Path, **send: object) -> None:
-    """Set [send] options of the test project's newsletter.toml."""
-    path = project / "newsletter.toml"
-    text = path.read_text(encoding="utf-8")
-    for key, value in send.items():
-        line = f"{key} = {json.dumps(value)}"
-        text, found = re.subn(rf"(?m)^{key} = .*$", line, text)
-        if not found:
-            text = text.replace("[send]\n", f"[send]\n{line}\n")
-    path.write_text(text, encoding="utf-8")
-
 
 def subscribe(project: Path, count: int) -> list[str]:
     emails = [f"reader.{n:03d}@example.org" for n in range(count)]

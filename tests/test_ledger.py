@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -181,3 +182,14 @@ def test_throttled_at_the_start_the_run_halves_its_limit_not_a_guess_from_two_me
         clock.now += 0.001
         limiter.acquire(1, stop)
     assert limiter.throttle() == 500
+
+
+def test_an_unlimited_run_throttled_before_it_has_a_rate_pauses_but_stays_unlimited() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    stop = threading.Event()
+    limiter.acquire(500, stop)  # the first request of a mail API's batch size
+    assert limiter.throttle(pause=1.0) == math.inf
+    assert limiter.rate is None and limiter._wait_time(500) >= 0.99  # only the pause
+    clock.now += 1.0
+    assert limiter._wait_time(500) == 0.0  # then the run goes on at full speed

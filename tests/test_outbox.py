@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import os
-import re
 import sqlite3
 import subprocess
 from collections import Counter
@@ -21,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import configure
 
 from newsletter.audience.store import NewRow, SubscriberStore, address_key
 
@@ -35,18 +34,6 @@ def subscribe(project: Path, count: int) -> list[str]:
         store.merge([NewRow(n + 1, e, address_key(e), f"Reader {n}", {})
                      for n, e in enumerate(emails)], "members")
     return emails
-
-
-def configure(project: Path, **send: object) -> None:
-    """Set [send] options of the test project's newsletter.toml."""
-    path = project / "newsletter.toml"
-    text = path.read_text(encoding="utf-8")
-    for key, value in send.items():
-        line = f"{key} = {json.dumps(value)}"
-        text, found = re.subn(rf"(?m)^{key} = .*$", line, text)
-        if not found:
-            text = text.replace("[send]\n", f"[send]\n{line}\n")
-    path.write_text(text, encoding="utf-8")
 
 
 def mount(*args: str) -> None:

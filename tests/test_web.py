@@ -25,7 +25,6 @@ import requests
 from conftest import run_cli
 from smtp_server import Behaviour, SmtpServer
 
-from newsletter import database
 from newsletter.audience.store import NewRow, SubscriberStore, address_key
 from newsletter.audience.tokens import Signer, signer_for
 from newsletter.config import load_settings
@@ -426,12 +425,13 @@ def test_url_prefix_serves_the_same_site_below_a_path(project: Path) -> None:
         assert "stopped" in running.stop(signal.SIGTERM)
 
 
-def test_a_database_locked_for_too_long_answers_503_with_retry_after(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_database_locked_for_too_long_answers_503_with_retry_after(project: Path) -> None:
     """In process, with a short busy timeout: a long import holds the write lock."""
     (ana,) = subscribe(project, "members", "ana@example.org")
-    monkeypatch.setattr(database, "BUSY_TIMEOUT", 0.2)
-    settings = load_settings(project / "newsletter.toml", env={})
+    toml = project / "newsletter.toml"
+    toml.write_text(toml.read_text().replace("[send]\n", "[send]\nbusy_timeout = 0.2\n"))
+    settings = load_settings(toml, env={})
+    assert settings.busy_timeout == 0.2
     app = WebApp(settings, Archive(settings, project / "issues"), signer_for(settings))
     path = "/unsubscribe/" + signer(project).unsubscribe_token(ana, "members")
     importing = sqlite3.connect(project / "newsletter.db", isolation_level=None)

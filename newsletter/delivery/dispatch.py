@@ -15,6 +15,7 @@ minute. A server that asks to slow down lowers the shared rate once per refusal.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -231,8 +232,9 @@ class Dispatcher:
         if throttled is not None:
             rate = self.limiter.throttle(pause, admitted)
             if rate is not None:
-                self.on_event(f"throttled by the server ({throttled.reply}); slowing to "
-                              f"{rate:.1f}/s")
+                self.on_event(f"throttled by the server ({throttled.reply}); "
+                              + ("pausing as asked" if math.isinf(rate) else
+                                 f"slowing to {rate:.1f}/s"))
         states = [v.state for v in verdicts]
         with self._lock:
             for state in states:

@@ -13,6 +13,7 @@ generation only extends the pause.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -87,8 +88,10 @@ class RateLimiter:
     def throttle(self, pause: float | None = None, admitted: int | None = None) -> float | None:
         """The server asked to slow down: halve the achieved rate and pause a moment.
 
-        `admitted` is the `generation` when the refused request was let through: if the
-        rate has been lowered since, only the pause is extended and None is returned.
+        Returns the new rate, or `math.inf` if the run is unlimited and too young to have a
+        rate to halve (then it only pauses). `admitted` is the `generation` when the refused
+        request was let through: if the rate has been lowered since, only the pause is
+        extended and None is returned.
         """
         with self._lock:
             now = self._clock()
@@ -97,7 +100,9 @@ class RateLimiter:
                 return None
             self.generation += 1
             achieved = self._achieved(now)
-            current = min(self.rate or achieved, achieved) if achieved else (self.rate or 10.0)
+            if not achieved and self.rate is None:  # too early to tell: the pause is the answer
+                return math.inf
+            current = min(self.rate or achieved, achieved) if achieved else self.rate
             self.rate = max(0.5, current / 2)
             self._tokens = 0.0
             self._last = now

@@ -220,8 +220,9 @@ class WebApp:
     def _store(self) -> SubscriberStore:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = SubscriberStore(self.settings.database_path,
-                                                        self.signer.address_hash)
+            store = self._local.store = SubscriberStore(
+                self.settings.database_path, self.signer.address_hash,
+                busy_timeout=self.settings.busy_timeout)
         return store
 
     def _read_form(self, environ: dict[str, object]) -> dict[str, str] | Response:
