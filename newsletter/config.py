@@ -37,6 +37,8 @@ class Settings:
     base_url: str = "https://newsletter.example.org"
     template: str = "default"
     language: str = "en"
+    # languages a reader of another one reads, best first: (("lb", ("fr", "de")), ...)
+    language_fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()
     list_id: str | None = None
     unsubscribe_mailto: str | None = None
     name_fallback: str = "reader"
@@ -94,6 +96,10 @@ class Settings:
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def fallback_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.language_fallbacks)
+
+    @property
     def sender_address(self) -> str:
         from email.utils import parseaddr  # 6 ms to import: only for the commands that need it
 
@@ -136,8 +142,8 @@ class Settings:
 # Sections of newsletter.toml and the Settings field each key fills.
 SECTIONS: dict[str, dict[str, str]] = {
     "newsletter": {k: k for k in ("name", "sender", "reply_to", "postal_address", "base_url",
-                                  "template", "language", "list_id", "unsubscribe_mailto",
-                                  "name_fallback")},
+                                  "template", "language", "language_fallbacks", "list_id",
+                                  "unsubscribe_mailto", "name_fallback")},
     "send": {k: k for k in ("transport", "database", "reviewers", "connections",
                             "rate_per_second", "rate_per_hour", "rate_per_day", "batch_size",
                             "retry_base", "retry_max_wait", "give_up_after",
@@ -258,6 +264,8 @@ def _flatten(config: Path, data: dict[str, Any]) -> dict[str, Any]:
 def _coerce(name: str, kind: str, value: Any) -> Any:
     if name in DURATIONS:
         return parse_duration(value)
+    if name == "language_fallbacks":
+        return _fallbacks(value)
     if name == "return_path" and not (isinstance(value, str) and RETURN_PATH.match(value)):
         raise ValueError(f"expected an address such as bounces@news.example.org, without '+' "
                          f"(the program adds +TOKEN to it), got {value!r}")
@@ -284,6 +292,20 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
+
+
+def _fallbacks(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`{ lb = ["fr", "de"], "fr-CA" = "fr" }`: a language, and what its readers read."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table such as {{ lb = [\"fr\", \"de\"] }}, got {value!r}")
+    pairs = []
+    for language, others in value.items():
+        others = [others] if isinstance(others, str) else others
+        if not isinstance(others, list) or not all(isinstance(o, str) for o in others):
+            raise ValueError(f"{language}: expected a language or a list of languages, "
+                             f"got {others!r}")
+        pairs.append((language, tuple(others)))
+    return tuple(pairs)
 
 
 def parse_duration(value: Any) -> float:

@@ -215,6 +215,9 @@ MIGRATIONS: list[Migration] = [
             sent_at REAL NOT NULL                 -- the last confirmation mail, Unix time
         ) WITHOUT ROWID;
     """, rebuilds=True),
+    Migration(9, "the edition (language) each recipient of a send gets", """
+        ALTER TABLE deliveries ADD COLUMN edition TEXT;  -- `fr`; NULL until first claimed
+    """),
 ]
 
 
@@ -269,8 +272,9 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration], where: str = 
     if current > known:
         raise StoreError(f"{where}: schema version {current} is newer than this program knows "
                          f"({known}); upgrade newsletter")
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     for migration in sorted(migrations, key=lambda m: m.version):
-        if migration.version > current:
+        if migration.version not in applied:  # one that landed below a newer one, too
             _apply(conn, migration, where)
 
 
@@ -290,7 +294,8 @@ def _apply(conn: sqlite3.Connection, migration: Migration, where: str) -> None:
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        if schema_version(conn) >= migration.version:
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                        (migration.version,)).fetchone():
             return
         raise StoreError(f"{where}: migration {migration.version} ({migration.description}) "
                          f"failed and was rolled back: {exc}") from None

@@ -178,7 +178,7 @@ def test_body_text_below_14_px(project: Path, cli: Cli) -> None:
 
 
 def test_missing_language_and_direction(project: Path, cli: Cli) -> None:
-    opening = """<mjml lang="{{ newsletter.language }}" dir="{{ 'rtl' if rtl else 'ltr' }}">"""
+    opening = """<mjml lang="{{ lang }}" dir="{{ dir }}">"""
     name = theme(project, "nolang", (opening, '<mjml dir="">'))
     found = check(project, cli, theme=name)
     assert found == [

@@ -21,6 +21,7 @@ from newsletter.compose.render import ComposedEmail, compose
 from newsletter.config import Settings, load_settings
 from newsletter.database import open_database
 from newsletter.delivery.dispatch import Dispatcher, RetryPolicy
+from newsletter.delivery.editions import Editions
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.message import MessageFactory
 from newsletter.delivery.ratelimit import RateLimiter
@@ -89,12 +90,13 @@ def send(tmp_path: Path, settings: Settings, composed: ComposedEmail, count: int
                 db.execute("UPDATE subscribers SET name = ? WHERE id = ?", (name, subscriber_id))
     ledger = Ledger(open_database(database, threads=True), database, "2020-01")
     start = ledger.start(["members"], composed.content_hash)
-    factory = MessageFactory(composed, settings, Signer(b"x" * 32),
-                             send_key=f"2020-01:{start.send.id}", send_id=start.send.id)
+    editions = Editions(composed, settings, lambda edition: MessageFactory(
+        edition, settings, Signer(b"x" * 32), send_key=f"2020-01:{start.send.id}",
+        send_id=start.send.id))
     calls: list[list[str]] = []
     clock = FakeClock()
     dispatcher = Dispatcher(
-        ledger, factory, lambda: Scripted(answer, calls), connections=connections,
+        ledger, editions, lambda: Scripted(answer, calls), connections=connections,
         batch_size=batch_size, limiter=RateLimiter(), stop=threading.Event(),
         retry=retry or RetryPolicy(base=60.0, give_up_after=3 * DAY, max_wait=30 * DAY),
         max_consecutive_errors=max_consecutive_errors, clock=clock)

@@ -90,3 +90,32 @@ def test_bad_test_and_empty_preference_links_change_nothing(project: Path, cli) 
         assert snapshot(project) == before
     finally:
         site.stop()
+
+
+def test_the_language_chosen_on_the_preferences_page_picks_that_subscribers_edition(
+        project: Path) -> None:
+    from newsletter.compose.issue import load_issue
+    from newsletter.compose.render import compose
+    from newsletter.config import load_settings
+    from newsletter.delivery.editions import Editions
+    from newsletter.envelope import Recipient
+
+    configure(project, None, languages=["en", "fr"])
+    subscribe(project, "members", "ana@example.org")
+    sent = send(project, ISSUE, "sent-01")
+    site = start(project)
+    try:
+        saved = site.post(footer_path(sent["ana@example.org"]),
+                          {"action": "save", "list:members": "1", "language": "fr"})
+        assert saved.status_code == 200
+    finally:
+        site.stop()
+    (project / "issues" / "2020-01.fr.yaml").write_text(
+        "subject: \"Lettre de l'Efus – janvier 2020\"\n", encoding="utf-8")
+    settings = load_settings(project / "newsletter.toml", env={})
+    editions = Editions(compose(load_issue(project / ISSUE), settings), settings,
+                        lambda edition: None)  # type: ignore[arg-type,return-value]
+    with store(project) as subscribers:
+        ana = subscribers.get("ana@example.org")
+    assert ana is not None
+    assert editions.choose(Recipient(ana.id, ana.email, ana.name, "members", ana.fields)) == "fr"

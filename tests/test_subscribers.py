@@ -38,6 +38,24 @@ def test_migrations_are_numbered_in_order_without_gaps() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 
 
+def test_a_migration_numbered_below_the_newest_applied_is_still_applied(
+        tmp_path: Path) -> None:
+    # Two pieces of work that each add a migration may land in either order: a database
+    # that has 9 still gets 8 when it arrives.
+    path = tmp_path / "newsletter.db"
+    newest = MIGRATIONS[-1].version
+    skipped = Migration(newest + 1, "subscriber notes",
+                        "ALTER TABLE subscribers ADD COLUMN notes TEXT NOT NULL DEFAULT '';")
+    after = Migration(newest + 2, "list notes",
+                      "ALTER TABLE lists ADD COLUMN notes TEXT NOT NULL DEFAULT '';")
+    conn = open_database(path)
+    migrate(conn, [*MIGRATIONS, after])
+    migrate(conn, [*MIGRATIONS, skipped, after])
+    assert "notes" in [row[1] for row in conn.execute("PRAGMA table_info(subscribers)")]
+    assert schema_version(conn) == after.version
+    migrate(conn, [*MIGRATIONS, skipped, after])  # and only once
+
+
 def test_address_is_kept_as_written_and_found_in_any_case(store: SubscriberStore) -> None:
     assert store.add("Ana.Lopez@Example.ORG", "members", "Ana Lopez") == "added"
     found = store.get("ana.lopez@example.org")

@@ -14,6 +14,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(new)
     cli.add_command(build)
     cli.add_command(check)
+    cli.add_command(edition)
 
 
 @click.command()
@@ -80,8 +81,10 @@ def build(ctx: click.Context, issue: Path, output: Path | None) -> None:
     refuse_taken_slug(composed, settings, shown)
     target = write_build(composed, settings, output or settings.path("build"))
     size = len((target / "email.html").read_bytes())
+    editions = ", ".join(edition.language for edition in composed.editions)
     click.echo(f"built {shown(issue)} -> {shown(target)}/ (email.html {size / 1000:.1f} KB, "
-               f"email.txt, index.html, {len(composed.images)} images)")
+               f"email.txt, index.html, {len(composed.images)} images"
+               + (f"; editions: {editions} in {shown(target)}/<language>/)" if editions else ")"))
     click.echo(f"open {shown(target / 'email.html')} in a browser, or run: "
                f"newsletter check {shown(issue)}")
 
@@ -113,3 +116,25 @@ def check(ctx: click.Context, issue: Path) -> None:
         click.echo(summary + "; fix the errors before sending.", err=True)
         ctx.exit(1)
     click.echo(summary + ("; ready to send." if not warnings else "; sendable."))
+
+
+@click.command()
+@issue_argument
+@click.argument("language")
+@click.pass_context
+def edition(ctx: click.Context, issue: Path, language: str) -> None:
+    """Start the LANGUAGE edition of ISSUE: a copy of its text, for a translator.
+
+    Writes ISSUE's file with the language in its name (issues/2020-01.fr.yaml), without
+    the fields every edition shares (date, lists, send_at...). Translate each text in
+    place; `newsletter check ISSUE` lists what is still untranslated.
+
+    \b
+    Example:
+      newsletter edition issues/2020-01.yaml fr
+    """
+    from ..compose.editions import start_edition
+
+    settings = settings_for(ctx, issue)
+    target = start_edition(issue, language, settings.language)
+    click.echo(f"wrote {shown(target)}: translate it, then run: newsletter check {shown(issue)}")

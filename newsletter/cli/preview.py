@@ -76,7 +76,10 @@ def _screenshots(ctx: click.Context, issue: Path, out_dir: Path,
     settings = settings_for(ctx, issue)
     chromium = chromium_path(settings.env)
     composed = compose(load_issue(issue, shown(issue)), settings)
-    html = web_html(composed, settings, asset_base="assets/")
-    images = {image.src: image.path for image in composed.images}
-    written = capture(html, images, out_dir, composed.issue.slug, chromium, schemes)
+    written = []
+    for edition in composed.every_edition:  # 2020-01-desktop.png, 2020-01-fr-desktop.png
+        html = web_html(edition, settings, asset_base="assets/")
+        images = {image.src: image.path for image in edition.images}
+        name = composed.issue.slug + (f"-{edition.language}" if edition.web_path else "")
+        written += capture(html, images, out_dir, name, chromium, schemes)
     click.echo("wrote " + ", ".join(shown(path) for path in written))

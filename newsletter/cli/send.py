@@ -157,7 +157,8 @@ def _test_send(ctx: click.Context, settings, issue: Path, to: tuple[str, ...],  
                f"{transport.description}")
 
     def report(delivery) -> None:  # type: ignore[no-untyped-def]
-        click.echo(f"  {delivery.recipient.email}: {delivery.result.status} "
+        edition = f" ({delivery.edition} edition)" if delivery.edition else ""
+        click.echo(f"  {delivery.recipient.email}{edition}: {delivery.result.status} "
                    f"({delivery.result.reply})")
 
     if not all_sent(send_test(composed, settings, transport, recipients, report)):

@@ -73,6 +73,7 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         "issue": slug, "state": send.state, "lists": list(send.lists), "transport": send.transport,
         "started_at": _when(send.started_at), "finished_at": _when(send.finished_at),
         "counts": summary.counts, "by_list": summary.by_list,
+        "by_edition": summary.by_edition,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
         "versions": [{"content_hash": v.content_hash, "since": _when(v.since)}
                      for v in summary.versions],
@@ -104,6 +105,10 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
                f"complaint rate {_percent(back.complaint_rate, 2)}")
     for warning in back.warnings:
         click.echo(f"warning: {warning}")
+    if len(summary.by_edition) > 1:  # a send in one language needs no breakdown
+        click.echo("  editions: " + "; ".join(
+            f"{edition} " + ", ".join(f"{counts[s]} {s}" for s in ORDER if counts.get(s))
+            for edition, counts in summary.by_edition.items()))
     for title, rows in (("failed", summary.failed), ("unknown", summary.unknown)):
         if rows:
             click.echo(f"{title}:")

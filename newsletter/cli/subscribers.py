@@ -124,13 +124,16 @@ def export(ctx: click.Context, list_name: str, output: Path | None, db: Path | N
 @click.argument("email")
 @list_option
 @click.option("--name", default="", help="Display name, e.g. 'Ana Lopez'.")
+@click.option("--language", default=None, metavar="TAG",
+              help="The subscriber's language, e.g. fr or fr-BE: they get that edition.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
               help="An extra field for templates, e.g. city=Lyon; repeat for several.")
 @click.option("--resubscribe", is_flag=True, help="Even if they had unsubscribed.")
 @click.option("--resubscribe-bounced", is_flag=True, help="Even if the address had bounced.")
 @db_option
 @click.pass_context
-def add(ctx: click.Context, email: str, list_name: str, name: str, fields: tuple[str, ...],
+def add(ctx: click.Context, email: str, list_name: str, name: str, language: str | None,
+        fields: tuple[str, ...],
         resubscribe: bool, resubscribe_bounced: bool, db: Path | None) -> None:
     """Add EMAIL to a list, or update its name and fields.
 
@@ -138,14 +141,27 @@ def add(ctx: click.Context, email: str, list_name: str, name: str, fields: tuple
     Example:
       newsletter subscribers add ana@example.org --list members --name "Ana Lopez"
       newsletter subscribers add ana@example.org --list members --field city=Lyon
+      newsletter subscribers add jean@example.org --list members --language fr
     """
     extra = dict(_field(text) for text in fields)
+    if language is not None:
+        extra["language"] = _language(language)
     with open_store(ctx, db, create=True) as store:
         outcome = store.add(email, list_name, name, extra, resubscribe=resubscribe,
                             resubscribe_bounced=resubscribe_bounced)
         if outcome == "suppressed":
             raise _suppressed(store, email, list_name)
     click.echo(f"{email}: {outcome} on {list_name}")
+
+
+def _language(text: str) -> str:
+    from ..compose.i18n import language_tag
+
+    tag = language_tag(text)
+    if tag is None:
+        raise click.BadParameter(f"{text!r}: expected a language such as fr, fr-BE or de",
+                                 param_hint="--language")
+    return tag
 
 
 def _field(text: str) -> tuple[str, str]:

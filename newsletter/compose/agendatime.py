@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .i18n import N_
 from .schema import Reader, shorten
 from .yamlsource import Node
 
@@ -73,15 +75,16 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def zone_label(name: str) -> str:
-    """`Europe/Riga` -> `Riga time`: how an email names the zone of a time."""
-    return name.rsplit("/", 1)[-1].replace("_", " ") + " time"
+def zone_label(name: str, translate: Callable[[str], str] = str) -> str:
+    """`Europe/Riga` -> `Riga time` (`heure de Riga`): how an email names a time's zone."""
+    return translate(N_("%(place)s time")) % {"place": name.rsplit("/", 1)[-1].replace("_", " ")}
 
 
-def time_range(times: tuple[dt.time, dt.time | None] | None, zone: str | None) -> str:
+def time_range(times: tuple[dt.time, dt.time | None] | None, zone: str | None,
+               translate: Callable[[str], str] = str) -> str:
     """`09:30–17:00 Riga time`, as the email and the text part show an entry's time."""
     if times is None or zone is None:
         return ""
     first, last = times
     span = f"{first:%H:%M}" + (f"\u2013{last:%H:%M}" if last else "")
-    return f"{span} {zone_label(zone)}"
+    return f"{span} {zone_label(zone, translate)}"

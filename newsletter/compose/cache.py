@@ -2,12 +2,14 @@
 
 Most of a `newsletter build` of an unchanged issue is importing and running Jinja2, MJML
 and premailer. The key covers everything composing reads: the validated issue, the
-settings, every file of the theme, the issue's images, the program's own files and the
-libraries it calls (by file size and time: an upgrade rewrites them); so an entry is only
-ever found for a result that composing again would write byte for byte. One entry per issue
-file and kind (test or not) in `$XDG_CACHE_HOME/newsletter/composed/` (else
-`~/.cache/...`); a new version of the issue replaces it. A damaged or unreadable entry is a
-miss, and a cache that cannot be written is no cache: building never fails because of it.
+settings, every file of the theme and the message catalogs of the edition's language, the
+issue's images, the issue (or edition) file itself, the edition's language and the other
+editions it links to, the program's own files and the libraries it calls (by file size and
+time: an upgrade rewrites them); so an entry is only ever found for a result that composing
+again would write byte for byte. One entry per issue or edition file and kind (test or not)
+in `$XDG_CACHE_HOME/newsletter/composed/` (else `~/.cache/...`); a new version of the issue
+replaces it. A damaged or unreadable entry is a miss, and a cache that cannot be written is
+no cache: building never fails because of it.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from ..config import Settings
+from ..config import Settings, bundled_templates
+from .i18n import catalog_paths
 from .issue import Issue
 
 LOG = logging.getLogger("newsletter")
 FORMAT = b"newsletter composed 1\n"
 LIBRARIES = ("mjml", "premailer", "cssutils", "cssselect", "lxml", "jinja2", "markupsafe",
-             "markdown_it", "mdurl")
+             "markdown_it", "mdurl", "babel")
 KEEP = 256  # entries; past that the oldest half goes
 _PROGRAM = Path(__file__).resolve().parent.parent  # the newsletter package
 
@@ -43,16 +47,21 @@ class Entry:
     """The cached composition of one issue file, valid for one key."""
 
     def __init__(self, issue: Issue, settings: Settings, template_dir: Path, test: bool,
-                 root: Path) -> None:
-        name = hashlib.sha256(f"{issue.source.resolve()}\0{test}".encode()).hexdigest()[:32]
+                 root: Path, edition: Edition) -> None:
+        name = hashlib.sha256(f"{issue.source.resolve()}\0{test}\0{edition.language}"
+                              .encode()).hexdigest()[:32]
         self.path = root / f"{name}.composed"
-        self.key = _key(issue, settings, template_dir, test)
+        self.key = _key(issue, settings, template_dir, test, edition)
 
     @classmethod
-    def find(cls, issue: Issue, settings: Settings, template_dir: Path,
-             test: bool) -> Entry | None:
+    def find(cls, issue: Issue, settings: Settings, template_dir: Path, test: bool,
+             language: str | None = None, web_path: str = "",
+             alternates: Sequence[object] = ()) -> Entry | None:
+        """The entry of the issue's main edition, or of the edition in `language` published
+        at `web_path` and linking to `alternates` (every edition); None without a folder."""
         root = folder(settings.env)
-        return cls(issue, settings, template_dir, test, root) if root else None
+        edition = Edition(language or settings.language, web_path, repr(tuple(alternates)))
+        return cls(issue, settings, template_dir, test, root, edition) if root else None
 
     def load(self) -> tuple[str, str, frozenset[str]] | None:
         """The HTML, text and placeholder names stored for this key, or None."""
@@ -87,9 +96,19 @@ class Entry:
             LOG.debug("composed email not cached in %s: %s", self.path.parent, exc)
 
 
-def _key(issue: Issue, settings: Settings, template_dir: Path, test: bool) -> bytes:
+class Edition(NamedTuple):
+    """What tells one edition's composition from another's of the same issue."""
+
+    language: str
+    web_path: str
+    alternates: str  # repr of the editions it links to
+
+
+def _key(issue: Issue, settings: Settings, template_dir: Path, test: bool,
+         edition: Edition) -> bytes:
     digest = hashlib.sha256(FORMAT)
-    for part in (repr(issue), repr(settings), repr(test), sys.version, str(template_dir)):
+    for part in (repr(issue), repr(settings), repr(test), sys.version, str(template_dir),
+                 *edition):
         digest.update(part.encode("utf-8") + b"\0")
     for path in sorted(p for p in template_dir.rglob("*") if p.is_file()):
         digest.update(f"{path.relative_to(template_dir)}\0".encode() + path.read_bytes())
@@ -98,7 +117,9 @@ def _key(issue: Issue, settings: Settings, template_dir: Path, test: bool) -> by
     for library in LIBRARIES:
         spec = importlib.util.find_spec(library)
         code.append(Path(spec.origin) if spec and spec.origin else Path(library))
-    digest.update(file_stamps([image.path for image in issue.images] + code))
+    catalogs = catalog_paths([template_dir, bundled_templates()], edition.language)
+    digest.update(file_stamps([issue.source, *catalogs,
+                               *(image.path for image in issue.images), *code]))
     return digest.hexdigest().encode("ascii")
 
 

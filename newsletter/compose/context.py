@@ -46,16 +46,22 @@ class IssueContext:
     new_version: bool = False  # the user resumes deliberately with changed content
 
 
-def check_context(composed: ComposedEmail, context: IssueContext,
-                  shown_path: str) -> list[Problem]:
-    """Every finding of the rules below, errors and warnings alike."""
+def check_context(composed: ComposedEmail, context: IssueContext, shown_path: str,
+                  edition: bool = False) -> list[Problem]:
+    """Every finding of the rules below, errors and warnings alike.
+
+    An edition (a translation of the issue) shares the main file's slug, lists and
+    history, so only its own placeholders are checked.
+    """
     findings: list[Problem] = []
 
     def add(message: str, field: str = "", line: int | None = None,
             severity: str = "error") -> None:
         findings.append(Problem(shown_path, line, field, message, severity))
 
-    for rule in (check_slug, check_lists, check_placeholders, check_unchanged):
+    rules = (check_placeholders,) if edition else (
+        check_slug, check_lists, check_placeholders, check_unchanged)
+    for rule in rules:
         rule(composed, context, add)
     return findings
 

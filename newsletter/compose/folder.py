@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import IssueFileError
+from .editions import edition_language
 from .yamlsource import load_tree
 
 _SLUGS: dict[tuple[Path, int, int], tuple[str, dt.date | None]] = {}  # by (path, mtime, size)
 
 
 def issue_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    """The issue files of `folder`; an edition (`2020-01.fr.yaml`) goes with its issue."""
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml")
+                  and edition_language(p) is None)
 
 
 @dataclass(frozen=True)

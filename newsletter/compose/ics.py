@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from ..config import Settings
+from .i18n import N_
 from .issue import AgendaEntry, Issue, Link
 
 AGENDA_FILE = "agenda.ics"
@@ -50,12 +52,13 @@ class CalendarLinks:
     """What templates see as `calendar`: the absolute address of each `.ics` of the issue."""
 
     web_url: str  # the issue's web version, ending in '/'
+    translate: Callable[[str], str] = str  # the links' labels in the edition's language
 
     def url(self, entry: AgendaEntry) -> str:
         return self.web_url + quote(entry_file(entry))
 
     def link(self, entry: AgendaEntry) -> Link:
-        return Link(self.url(entry), "Add to calendar")
+        return Link(self.url(entry), self.translate(N_("Add to calendar")))
 
     def google(self, entry: AgendaEntry) -> Link:
         """Google Calendar's "add event" page, filled in: for readers who live in Gmail.
@@ -75,11 +78,12 @@ class CalendarLinks:
         if entry.place:
             query["location"] = entry.place
         return Link(GOOGLE_CALENDAR + "?" + urlencode(query, safe="/:", quote_via=quote),
-                    "Google Calendar")
+                    self.translate(N_("Google Calendar")))
 
     @property
     def agenda(self) -> Link:
-        return Link(self.web_url + AGENDA_FILE, "The whole agenda for your calendar")
+        return Link(self.web_url + AGENDA_FILE,
+                    self.translate(N_("The whole agenda for your calendar")))
 
 
 def calendar_files(issue: Issue, settings: Settings, web_url: str) -> dict[str, bytes]:

@@ -46,7 +46,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Highlight:
-    title: str
+    title: str | None  # None: the theme's own "Did you know?", in the edition's language
     body: str  # Markdown
     link: Link | None = None
     line: int = 0
@@ -117,6 +117,12 @@ def load_issue(path: Path, display: str | None = None) -> Issue:
         raise IssueFileError(sorted(reader.problems, key=lambda p: p.line or 0))
     assert issue is not None
     return issue
+
+
+def read_issue(reader: Reader, root: Node, path: Path) -> Issue | None:
+    """Validate a tree already loaded (an edition laid over its main file); problems go to
+    `reader`; None when a required part is unusable."""
+    return _read_issue(reader, root, path)
 
 
 def _read_issue(r: Reader, root: Node, path: Path) -> Issue | None:
@@ -252,7 +258,7 @@ def _read_highlight(r: Reader, node: Node) -> Highlight | None:
     if not r.mapping(node, HIGHLIGHT_FIELDS, required=("body",)):
         return None
     f = node.value.get
-    title = r.one_line(f("title")) or "Did you know?"
+    title = r.one_line(f("title"))
     body, link = r.text(f("body")), _read_link(r, f("link"))
     return Highlight(title, body, link, node.line, f("body")) if body is not None else None
 

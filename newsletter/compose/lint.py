@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..errors import Problem
 from ..grammar import PLACEHOLDER
+from . import i18n
 from .accessibility import check_accessibility
 from .agendacheck import check_agenda
 from .context import RECIPIENT_FIELDS, IssueContext, check_context
+from .editions import shown
 from .imagecheck import check_images
 from .links import markdown_link_findings
 from .render import ComposedEmail
@@ -51,11 +53,20 @@ class _Collector(HTMLParser):
 
 def check(composed: ComposedEmail, settings: Settings, shown_path: str,
           around: IssueContext | None = None) -> list[Problem]:
-    """Every finding about a composed issue, errors and warnings alike.
+    """Every finding about a composed issue and each of its editions, errors and warnings.
 
     With `around` (the subscriber store, the other issues, the ledger), the rules of
     context.py run too; without one, unknown placeholders are only a warning.
     """
+    findings = _check(composed, settings, shown_path, around)
+    for edition in composed.editions:
+        findings += [*edition.notes, *_check(edition, settings, shown(edition.issue.source),
+                                             around, edition=True)]
+    return findings
+
+
+def _check(composed: ComposedEmail, settings: Settings, shown_path: str,
+           around: IssueContext | None, edition: bool = False) -> list[Problem]:
     findings: list[Problem] = []
     issue = composed.issue
 
@@ -81,7 +92,7 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str,
                 "block images show nothing)")
     for href in collector.links:
         _check_link(href, add)
-    if not settings.base_url.startswith("https://"):
+    if not edition and not settings.base_url.startswith("https://"):
         add(f"base_url {settings.base_url!r} is not https: unsubscribe and web links would be "
             "sent unencrypted", field="newsletter.toml: base_url", severity="warning")
 
@@ -92,7 +103,7 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str,
             context = body[max(0, leftover.start() - 30): leftover.end() + 30].replace("\n", " ")
             add(f"leftover template syntax {leftover.group()!r} in the {part}: ...{context}...")
     if around is not None:
-        findings += check_context(composed, around, shown_path)
+        findings += check_context(composed, around, shown_path, edition)
     else:
         for name in sorted(composed.fields - RECIPIENT_FIELDS):
             add(f"placeholder %%{name}%% will be empty for subscribers without a '{name}' "
@@ -116,6 +127,12 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str,
                 f"{previous.start.isoformat()}", field, entry.line, "warning")
         previous = entry
 
+    if not i18n.catalog_paths([composed.template_dir, bundled_templates()], composed.language):
+        add(f"no message catalog for {composed.language!r}: the theme's own words (greeting, "
+            "links, footer) stay in English; add locale/"
+            f"{composed.language.replace('-', '_')}/LC_MESSAGES/messages.po to the theme",
+            severity="warning")
+
     for image in issue.images:
         weight = image.path.stat().st_size
         if weight > IMAGE_WARNING_BYTES:
@@ -124,10 +141,11 @@ def check(composed: ComposedEmail, settings: Settings, shown_path: str,
     findings += check_agenda(issue, shown_path)
     findings += check_images(issue, shown_path)
     findings += check_accessibility(composed, shown_path)
-    check_postal_address(settings, add)
     check_image_sizes(collector.images, add)
-    findings += markdown_link_findings(issue, settings.language, shown_path)
-    findings += theme_findings(composed.template_dir)
+    findings += markdown_link_findings(issue, composed.language, shown_path)
+    if not edition:  # the settings and the theme are the same for every edition
+        check_postal_address(settings, add)
+        findings += theme_findings(composed.template_dir)
     return findings
 
 

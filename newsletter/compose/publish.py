@@ -1,4 +1,8 @@
-"""What `build` writes: the email and its web version, with its images and calendar files."""
+"""What `build` writes: the email and its web version, with its images and calendar files.
+
+Each edition is written below the main one (`2020-01/fr/`), and its page links to the
+others with `hreflang`, so that search engines and readers find the right language.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from pathlib import Path
 from ..config import Settings
 from ..grammar import PLACEHOLDER
 from .ics import calendar_files
-from .render import ComposedEmail, issue_url
+from .render import ComposedEmail, web_url
 
 
 def web_values(settings: Settings, composed: ComposedEmail) -> dict[str, str]:
     """Placeholder values for copies that belong to nobody: the web version, the build."""
     return {
-        "name": settings.name_fallback,
+        "name": composed.name_fallback or settings.name_fallback,
         "email": "",
-        "web_url": issue_url(settings, composed.issue),
+        "web_url": web_url(settings, composed),
         "unsubscribe_url": settings.base_url.rstrip("/") + "/unsubscribe/",
         "preferences_url": settings.base_url.rstrip("/") + "/preferences/",
     }
@@ -31,31 +35,46 @@ def fill(template: str, values: dict[str, str], *, escape: bool) -> str:
     return PLACEHOLDER.sub(value, template)
 
 
-def web_html(composed: ComposedEmail, settings: Settings, asset_base: str = "") -> str:
-    """The issue as a web page: no personal data, images relative to the page."""
-    return fill(composed.html_with_assets(asset_base), web_values(settings, composed), escape=True)
+def web_html(composed: ComposedEmail, settings: Settings, asset_base: str | None = None) -> str:
+    """The issue as a web page: no personal data, images relative to the page (an edition's
+    page is one folder down), `hreflang` links to the other editions."""
+    if asset_base is None:
+        asset_base = "../" * composed.web_path.count("/")
+    page = fill(composed.html_with_assets(asset_base), web_values(settings, composed),
+                escape=True)
+    if not composed.alternates:
+        return page
+    links = "".join(f'<link rel="alternate" hreflang="{html.escape(a.language)}" '
+                    f'href="{html.escape(a.url)}">' for a in composed.alternates)
+    links += (f'<link rel="alternate" hreflang="x-default" '
+              f'href="{html.escape(composed.alternates[0].url)}">')
+    return page.replace("<head>", "<head>" + links, 1)
 
 
 def published_files(composed: ComposedEmail, settings: Settings) -> dict[str, bytes]:
-    """The files published beside the web version besides images: the agenda's `.ics`."""
-    return calendar_files(composed.issue, settings, issue_url(settings, composed.issue))
+    """The files published beside an edition's web version besides images: the agenda's
+    `.ics`, in the edition's words, at the addresses its email links to."""
+    return calendar_files(composed.issue, settings, web_url(settings, composed))
 
 
 def write_build(composed: ComposedEmail, settings: Settings, out_dir: Path) -> Path:
-    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html, images, `.ics`."""
+    """Write `<out_dir>/<slug>/` with email.html, email.txt, index.html, images, `.ics`, and
+    the same for each edition in `<out_dir>/<slug>/<language>/`."""
     target = out_dir / composed.issue.slug
-    target.mkdir(parents=True, exist_ok=True)
-    page = web_html(composed, settings)
-    (target / "email.html").write_text(page, encoding="utf-8")
-    (target / "index.html").write_text(page, encoding="utf-8")
-    text = fill(composed.text, web_values(settings, composed), escape=False)
-    (target / "email.txt").write_text(text, encoding="utf-8")
-    for image in composed.images:
-        destination = target / image.src
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(image.path.read_bytes())  # not shutil: 2 ms to import
-    for name, body in published_files(composed, settings).items():
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(body)
+    for edition in composed.every_edition:
+        folder = target / edition.web_path
+        folder.mkdir(parents=True, exist_ok=True)
+        page = web_html(edition, settings)
+        (folder / "email.html").write_text(page, encoding="utf-8")
+        (folder / "index.html").write_text(page, encoding="utf-8")
+        text = fill(edition.text, web_values(settings, edition), escape=False)
+        (folder / "email.txt").write_text(text, encoding="utf-8")
+        for image in edition.images:
+            destination = target / image.src
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(image.path.read_bytes())  # not shutil: 2 ms to import
+        for name, body in published_files(edition, settings).items():
+            destination = folder / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(body)
     return target

@@ -9,23 +9,25 @@ imported only when an issue is really composed, not when the result comes from t
 
 from __future__ import annotations
 
-import datetime as dt
+import gettext
 import hashlib
 import logging
 import os
 import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..errors import IssueFileError, Problem
 from ..grammar import FIELD, PLACEHOLDER, placeholder
+from . import i18n
 from .cache import Entry
-from .issue import AgendaEntry, Image, Issue, Item
+from .editions import load_editions
+from .issue import Image, Issue, Item
 
 if TYPE_CHECKING:
     import jinja2
@@ -47,6 +49,15 @@ class SubscriberFields:
 
 
 @dataclass(frozen=True)
+class Alternate:
+    """One edition of an issue, as the others link to it."""
+
+    language: str
+    name: str  # in its own language: `Français`
+    url: str  # its web version
+
+
+@dataclass(frozen=True)
 class ComposedEmail:
     """One issue, rendered; per-recipient values are still `%%placeholders%%`."""
 
@@ -58,6 +69,16 @@ class ComposedEmail:
     template_dir: Path
     test: bool = False
     fields: frozenset[str] = field(default_factory=frozenset)
+    language: str = "en"  # a BCP 47 tag: `<html lang>`, the theme's words, the dates
+    name_fallback: str = ""  # %%name%% of a subscriber without one, in this language
+    web_path: str = ""  # below the issue's web address: "" for the main edition, "fr/"
+    alternates: tuple[Alternate, ...] = ()  # every edition, this one too, when there are more
+    editions: tuple[ComposedEmail, ...] = ()  # the main edition's: the others
+    notes: tuple[Problem, ...] = ()  # what `check` warns about this edition's translation
+
+    @property
+    def every_edition(self) -> tuple[ComposedEmail, ...]:
+        return (self, *self.editions)
 
     @property
     def content_hash(self) -> str:
@@ -68,6 +89,8 @@ class ComposedEmail:
             digest.update(b"\0")
         for image in self.issue.images:
             digest.update(image.path.read_bytes())
+        for edition in self.editions:  # an approval covers every translation
+            digest.update(edition.content_hash.encode("ascii"))
         return digest.hexdigest()
 
     def html_with_assets(self, asset_base: str) -> str:
@@ -83,40 +106,74 @@ def issue_url(settings: Settings, issue: Issue) -> str:
     return f"{settings.base_url.rstrip('/')}/{quote(issue.slug)}/"
 
 
+def web_url(settings: Settings, composed: ComposedEmail) -> str:
+    """Where this edition's web version is: `<base_url>/<slug>/`, `<base_url>/<slug>/fr/`."""
+    return issue_url(settings, composed.issue) + composed.web_path
+
+
 def mjml_source(issue: Issue, settings: Settings, *, test: bool = False) -> str:
-    """The MJML the theme renders for `issue`, as compose hands it to mjml-python."""
-    env = _environment(settings.template_dir(issue.template))
-    return env.get_template(HTML_TEMPLATE).render(_context(issue, settings, test))
+    """The MJML the theme renders for `issue` in the main language, as compose hands it to
+    mjml-python."""
+    template_dir = settings.template_dir(issue.template)
+    context = _context(issue, settings, test, settings.language,
+                       _words(template_dir, settings.language))
+    return _environment(template_dir).get_template(HTML_TEMPLATE).render(context)
 
 
 def compose(issue: Issue, settings: Settings, *, test: bool = False,
             cache: bool = True) -> ComposedEmail:
-    """Render the issue once into HTML and text with placeholders for personal values.
+    """Render the issue, and each of its editions, once into HTML and text with
+    placeholders for personal values; the editions come back in `editions`.
 
-    `cache`: look in, and add to, the composed-email cache (see cache.py).
+    `cache`: look in, and add to, the composed-email cache (see cache.py), one entry per
+    edition.
     """
+    found = load_editions(issue, settings.language)
+    if not found:
+        return _compose(issue, settings, test, cache, settings.language)
+    base = issue_url(settings, issue)
+    alternates = tuple(Alternate(language, i18n.native_name(language), base + path)
+                       for language, path in ((settings.language, ""),
+                                              *((e.language, e.web_path) for e in found)))
+    main = _compose(issue, settings, test, cache, settings.language, "", alternates)
+    return replace(main, editions=tuple(
+        replace(_compose(e.issue, settings, test, cache, e.language, e.web_path, alternates),
+                notes=e.notes) for e in found))
+
+
+def _compose(issue: Issue, settings: Settings, test: bool, cache: bool, language: str,
+             web_path: str = "", alternates: tuple[Alternate, ...] = ()) -> ComposedEmail:
     template_dir = settings.template_dir(issue.template)
-    entry = Entry.find(issue, settings, template_dir, test) if cache else None
+    words = _words(template_dir, language)
+    entry = (Entry.find(issue, settings, template_dir, test, language, web_path, alternates)
+             if cache else None)
     stored = entry.load() if entry else None
     if stored:
         html, text, used = stored
     else:
-        html, text = _render(issue, settings, template_dir, test)
+        context = _context(issue, settings, test, language, words, web_path)
+        context["other_editions"] = [a for a in alternates if a.language != language]
+        html, text = _render(issue, template_dir, context)
         used = frozenset(PLACEHOLDER.findall(html) + PLACEHOLDER.findall(text)) - {"asset_base"}
         if entry:
             entry.store(html, text, used)
     subject = f"[TEST] {issue.subject}" if test else issue.subject
-    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used)
+    return ComposedEmail(issue, subject, issue.preheader, html, text, template_dir, test, used,
+                         language, words.gettext(settings.name_fallback), web_path,
+                         alternates)
 
 
-def _render(issue: Issue, settings: Settings, template_dir: Path,
-            test: bool) -> tuple[str, str]:
+def _words(template_dir: Path, language: str) -> gettext.NullTranslations:
+    return i18n.translations([template_dir, bundled_templates()], language)
+
+
+def _render(issue: Issue, template_dir: Path, context: dict[str, object]) -> tuple[str, str]:
     import jinja2
 
+    env = _environment(template_dir)
     try:
-        source = mjml_source(issue, settings, test=test)
-        text = _normalise_text(_environment(template_dir).get_template(TEXT_TEMPLATE).render(
-            _context(issue, settings, test)))
+        source = env.get_template(HTML_TEMPLATE).render(context)
+        text = _normalise_text(env.get_template(TEXT_TEMPLATE).render(context))
     except jinja2.TemplateError as exc:
         raise _template_problem(exc, template_dir) from None
     try:
@@ -165,18 +222,22 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         "wrap": markdown.wrap,
         "link_line": lambda link, indent="": markdown.link_line(link.label, link.url,
                                                                 indent=indent),
-        "date_range": date_range,
-        "time_range": lambda entry: time_range(entry.times, entry.timezone),
-        "long_date": long_date,
+        "time_range": jinja2.pass_context(lambda ctx, entry: time_range(
+            entry.times, entry.timezone, i18n.words_of(ctx).gettext)),
         "asset": lambda src: ASSET_BASE + quote(src),
     })
+    i18n.install(env)
     return env
 
 
-def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
+def _context(issue: Issue, settings: Settings, test: bool, language: str,
+             words: gettext.NullTranslations, web_path: str = "") -> dict[str, object]:
     from .ics import CalendarLinks  # icalendar: only when an issue is really rendered
 
     return {
+        "lang": language,
+        "dir": i18n.direction(language),
+        "translations": words,
         "issue": issue,
         "newsletter": settings,
         "sections": group_sections(issue.items),
@@ -185,7 +246,7 @@ def _context(issue: Issue, settings: Settings, test: bool) -> dict[str, object]:
         "unsubscribe_url": placeholder("unsubscribe_url"),
         "preferences_url": placeholder("preferences_url"),
         "web_url": placeholder("web_url"),
-        "calendar": CalendarLinks(issue_url(settings, issue)),
+        "calendar": CalendarLinks(issue_url(settings, issue) + web_path, words.gettext),
         "test": test,
     }
 
@@ -201,22 +262,6 @@ def group_sections(items: tuple[Item, ...]) -> list[tuple[str | None, list[Item]
         else:
             groups.append((item.section, [item]))
     return groups
-
-
-def long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def date_range(entry: AgendaEntry) -> str:
-    """`14-16 January 2020`, `30 January - 2 February 2020`, or one day."""
-    start, end = entry.start, entry.end
-    if end is None or end == start:
-        return long_date(start)
-    if (start.year, start.month) == (end.year, end.month):
-        return f"{start.day}\u2013{end.day} {end:%B %Y}"
-    if start.year == end.year:
-        return f"{start.day} {start:%B} \u2013 {end.day} {end:%B %Y}"
-    return f"{long_date(start)} \u2013 {long_date(end)}"
 
 
 def _render_mjml(source: str) -> str:

@@ -27,6 +27,7 @@ from ..errors import ConfigError, NewsletterError, StoreError
 from ..states import FINAL_DELIVERY_STATES, WAITING_DELIVERY_STATES, DeliveryState, SendState
 from ..transports import Limits, open_transport, redact_url, transport_class
 from .dispatch import Dispatcher, RetryPolicy, Tally
+from .editions import Editions
 from .ledger import Ledger, StartReport
 from .lock import SendLock
 from .message import MessageFactory
@@ -206,11 +207,11 @@ class Campaign:
                     on_event: Callable[[str], None]) -> Dispatcher:
         s = self.settings
         kind = transport_class(self.transport_url)
-        factory = MessageFactory(self.composed, s, signer_for(s),
-                                 send_key=f"{self.issue}:{start.send.id}",
-                                 send_id=start.send.id,
-                                 dkim=DkimSigner.from_settings(
-                                     s, unsigned=kind.rewritten_headers))
+        signer = signer_for(s)
+        dkim = DkimSigner.from_settings(s, unsigned=kind.rewritten_headers)
+        editions = Editions(self.composed, s, lambda edition: MessageFactory(
+            edition, s, signer, send_key=f"{self.issue}:{start.send.id}",
+            send_id=start.send.id, dkim=dkim))
         now = time.time()
         rate = s.rate_per_second
         limits = self.limits()
@@ -225,7 +226,7 @@ class Campaign:
                               if s.rate_per_day else 0)
         batch = min(s.batch_size or kind.default_batch, kind.max_batch)
         return Dispatcher(
-            self.ledger, factory, lambda: open_transport(self.transport_url, s),
+            self.ledger, editions, lambda: open_transport(self.transport_url, s),
             connections=s.connections, batch_size=batch, limiter=limiter,
             retry=RetryPolicy(s.retry_base, s.give_up_after, s.retry_max_wait),
             max_consecutive_errors=s.max_consecutive_errors, stop=stop,
@@ -286,14 +287,15 @@ class Campaign:
 def dry_run(composed: ComposedEmail, settings: Settings, lists: Sequence[str],
             on_message: Callable[[int], None] = lambda size: None) -> tuple[int, int]:
     """Build every message without handing any over or recording anything: (count, bytes)."""
-    factory = MessageFactory(composed, settings, signer_for(settings), send_key="dry-run",
-                             dkim=DkimSigner.from_settings(settings))
+    signer, dkim = signer_for(settings), DkimSigner.from_settings(settings)
+    editions = Editions(composed, settings, lambda edition: MessageFactory(
+        edition, settings, signer, send_key="dry-run", dkim=dkim))
     count = total = 0
     with SubscriberStore(settings.database_path) as store:
         for subscriber in store.stream(lists):
-            message = factory.personalise(Recipient(subscriber.id, subscriber.email,
-                                                    subscriber.name, lists[0],
-                                                    subscriber.fields))
+            message = editions.personalise(Recipient(subscriber.id, subscriber.email,
+                                                     subscriber.name, lists[0],
+                                                     subscriber.fields))
             count += 1
             total += len(message.data)
             on_message(len(message.data))

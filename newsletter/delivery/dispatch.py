@@ -33,9 +33,9 @@ from ..errors import (
 from ..states import DeliveryState
 from ..transports import Result, Status, Transport
 from .clock import SYSTEM_CLOCK, Clock
+from .editions import Editions
 from .journal import Verdict
 from .ledger import Claimed, Ledger
-from .message import MessageFactory
 from .ratelimit import RateLimiter
 
 CLAIM_SIZE = 50  # recipients a worker claims at most at once (unsubscribes are checked per
@@ -68,14 +68,14 @@ class Tally:
 
 
 class Dispatcher:
-    def __init__(self, ledger: Ledger, factory: MessageFactory,
+    def __init__(self, ledger: Ledger, editions: Editions,
                  new_transport: Callable[[], Transport], *, connections: int,
                  batch_size: int, limiter: RateLimiter, retry: RetryPolicy,
                  max_consecutive_errors: int, stop: threading.Event,
                  on_verdict: Callable[[DeliveryState], None] = lambda state: None,
                  on_event: Callable[[str], None] = lambda text: None,
                  clock: Clock = SYSTEM_CLOCK) -> None:
-        self.ledger, self.factory, self.new_transport = ledger, factory, new_transport
+        self.ledger, self.editions, self.new_transport = ledger, editions, new_transport
         self.clock = clock
         self.connections, self.batch_size = max(1, connections), max(1, batch_size)
         self.limiter, self.retry = limiter, retry
@@ -106,7 +106,8 @@ class Dispatcher:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    claimed = self.ledger.claim(self._claim_size(), self.clock.now())
+                    claimed = self.ledger.claim(self._claim_size(), self.clock.now(),
+                                                edition_of=self.editions.choose)
                     if claimed:
                         self._busy += 1
                 if not claimed:
@@ -157,30 +158,30 @@ class Dispatcher:
         return not self.clock.wait(self.stop, delay)
 
     def _send_claimed(self, transport: Transport, claimed: list[Claimed]) -> None:
-        settled = 0  # claimed[:settled] have a verdict, or the journal has them in flight
+        batches = _batches(claimed, self.batch_size)
+        settled = 0  # batches[:settled] have a verdict, or the journal has them in flight
         try:
-            for start in range(0, len(claimed), self.batch_size):
+            for number, batch in enumerate(batches):
                 if self.stop.is_set():
                     return
-                batch = claimed[start:start + self.batch_size]
                 messages, ready = [], []
                 for item in batch:
                     try:
-                        messages.append(self.factory.personalise(item.recipient))
+                        messages.append(self.editions.personalise(item.recipient, item.edition))
                         ready.append(item)
                     except HeaderInjectionError as exc:  # bad data in the store, not in transit
                         self._settle([item], [Result(Status.FAILED, str(exc))])
                 if not ready:
-                    settled = start + len(batch)
+                    settled = number + 1
                     continue
                 admitted = self.limiter.acquire(len(ready), self.stop)
                 if admitted is None:
                     return
                 self.ledger.begin([c.delivery_id for c in ready])
-                settled = start + len(batch)
+                settled = number + 1
                 self._hand_over(transport, ready, messages, admitted)
         finally:
-            self._release(claimed[settled:])
+            self._release([item for batch in batches[settled:] for item in batch])
 
     def _release(self, unsent: list[Claimed]) -> None:
         """Put back what this worker claimed and never handed over."""
@@ -268,3 +269,12 @@ class Dispatcher:
                 next_attempt = self.retry.next_attempt(item.attempts, now)
         return Verdict(item.delivery_id, state, reply, next_attempt, failed_since, now,
                        result.suppress, message_id)
+
+
+def _batches(claimed: list[Claimed], size: int) -> list[list[Claimed]]:
+    """Batches of at most `size`, each of one edition: a mail API gets one body a request."""
+    by_edition: dict[str | None, list[Claimed]] = {}
+    for item in claimed:
+        by_edition.setdefault(item.edition, []).append(item)
+    return [group[start:start + size] for group in by_edition.values()
+            for start in range(0, len(group), size)]

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,7 @@ class Claimed:
     recipient: Recipient
     attempts: int  # including this one
     failed_since: float | None
+    edition: str | None = None  # the language of the edition this recipient gets
 
 
 @dataclass(frozen=True)
@@ -221,8 +222,12 @@ class Ledger:
     # -- the send loop ---------------------------------------------------------------
 
     @guarded
-    def claim(self, limit: int, now: float | None = None) -> list[Claimed]:
-        """Up to `limit` recipients due now, marked `sending`; unsubscribed ones skipped."""
+    def claim(self, limit: int, now: float | None = None,
+              edition_of: Callable[[Recipient], str] | None = None) -> list[Claimed]:
+        """Up to `limit` recipients due now, marked `sending`; unsubscribed ones skipped.
+
+        `edition_of` picks each recipient's edition, recorded with the claim (for `status`).
+        """
         now = time.time() if now is None else now
         with self._lock:
             self._maybe_flush()
@@ -244,11 +249,14 @@ class Ledger:
                 name, fields = found
                 recipient = Recipient(subscriber_id, email, name, list_name,
                                       json.loads(fields) if fields != "{}" else {})
-                claimed.append(Claimed(delivery_id, recipient, attempts + 1, failed_since))
+                edition = edition_of(recipient) if edition_of else None
+                claimed.append(Claimed(delivery_id, recipient, attempts + 1, failed_since,
+                                       edition))
             with self._transaction() as db:
                 db.executemany("UPDATE deliveries SET state = 'sending', attempts = "
-                               "attempts + 1, updated_at = ? WHERE id = ?",
-                               [(now, c.delivery_id) for c in claimed])
+                               "attempts + 1, updated_at = ?, edition = COALESCE(?, edition) "
+                               "WHERE id = ?",
+                               [(now, c.edition, c.delivery_id) for c in claimed])
                 db.executemany("UPDATE deliveries SET state = 'skipped', updated_at = ?, "
                                "reply = 'no longer subscribed' WHERE id = ?", skipped)
             return claimed

@@ -21,7 +21,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from ..audience.tokens import TEST_SUBSCRIBER_ID, Signer
-from ..compose.render import ComposedEmail, issue_url
+from ..compose.render import ComposedEmail, issue_url, web_url
 from ..config import Settings
 from ..envelope import Personalised, Recipient
 from ..errors import ConfigError, HeaderInjectionError
@@ -174,13 +174,15 @@ class MessageFactory:
         self.return_path = (local, domain) if send_id is not None and not composed.test \
             and settings.return_path else None
         self.test = composed.test
-        self.web_url = issue_url(settings, composed.issue)
+        self.web_url = web_url(settings, composed)
+        self.asset_url = issue_url(settings, composed.issue)  # every edition's images are there
         self.base_url = settings.base_url.rstrip("/")
         self.sender_address = settings.sender_address
         self.domain = settings.sender_domain
         self.unsubscribe_mailto = settings.unsubscribe_mailto
+        self.name_fallback = composed.name_fallback or settings.name_fallback
         fixed = {"web_url": self.web_url}
-        html_body = composed.html_with_assets(self.web_url)
+        html_body = composed.html_with_assets(self.asset_url)
         self.parts = (EncodedPart("text/plain", composed.text, fixed, escape=False),
                       EncodedPart("text/html", html_body, fixed, escape=True))
         self.boundary = "=_nl_" + secrets.token_hex(12)
@@ -237,7 +239,7 @@ class MessageFactory:
         """One recipient's message; its Message-ID is the same on every retry."""
         message_id = self.message_id(recipient)
         unsubscribe = self.unsubscribe_url(recipient)
-        name = recipient.name or self.settings.name_fallback
+        name = recipient.name or self.name_fallback
         values = dict(recipient.fields)
         values.update(name=name, email=recipient.email, unsubscribe_url=unsubscribe,
                       preferences_url=self.preferences_url(recipient), web_url=self.web_url)
@@ -292,7 +294,7 @@ class MessageFactory:
     @property
     def html_template(self) -> str:
         """The HTML with `%%placeholders%%` for per-recipient values (HTML-escape them)."""
-        return self.composed.html_with_assets(self.web_url).replace("%%web_url%%",
+        return self.composed.html_with_assets(self.asset_url).replace("%%web_url%%",
                                                                    html.escape(self.web_url))
 
     @property

@@ -1,11 +1,12 @@
-"""What `newsletter status` shows about a send: counts per list and state, the recipients
-who failed or whose outcome is unknown, how fast it went, and what came back afterwards
-(bounces, blocks and complaints, with the rates mailbox providers judge senders by)."""
+"""What `newsletter status` shows about a send: counts per list, edition and state, the
+recipients who failed or whose outcome is unknown, how fast it went, and what came back
+afterwards (bounces, blocks and complaints, with the rates mailbox providers judge senders
+by)."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ledger import SendRecord, SendVersion, find_send, find_versions
 
@@ -91,6 +92,7 @@ class Summary:
     last_sent_at: float | None
     returns: Returns
     versions: list[SendVersion]  # more than one: resumed with --new-version
+    by_edition: dict[str, dict[str, int]] = field(default_factory=dict)  # messages built
 
     @property
     def counts(self) -> dict[str, int]:
@@ -119,6 +121,11 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
             "SELECT list_name, state, count(*) FROM deliveries WHERE send_id = ? "
             "GROUP BY list_name, state ORDER BY list_name, state", (send.id,)):
         by_list.setdefault(list_name, {})[state] = count
+    by_edition: dict[str, dict[str, int]] = {}
+    for edition, state, count in connection.execute(
+            "SELECT edition, state, count(*) FROM deliveries WHERE send_id = ? AND edition "
+            "IS NOT NULL GROUP BY edition, state ORDER BY edition, state", (send.id,)):
+        by_edition.setdefault(edition, {})[state] = count
 
     def rows(state: str, columns: str) -> list:  # type: ignore[type-arg]
         return connection.execute(f"SELECT {columns} FROM deliveries WHERE send_id = ? AND "
@@ -134,4 +141,5 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
             counts[state] = counts.get(state, 0) + count
     return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
                    rows("deferred", "email, next_attempt_at, reply"), first, last,
-                   returns(connection, send.id, counts), find_versions(connection, send.id))
+                   returns(connection, send.id, counts), find_versions(connection, send.id),
+                   by_edition)

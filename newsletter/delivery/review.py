@@ -20,6 +20,7 @@ from .signing import DkimSigner
 class Delivery:
     recipient: Recipient
     result: Result
+    edition: str = ""  # the language of the copy, when the issue has several editions
 
 
 def reviewers(settings: Settings, addresses: Sequence[str]) -> list[Recipient]:
@@ -49,19 +50,22 @@ def reviewers(settings: Settings, addresses: Sequence[str]) -> list[Recipient]:
 def send_test(composed: ComposedEmail, settings: Settings, transport: Transport,
               recipients: Sequence[Recipient],
               report: Callable[[Delivery], None] = lambda d: None) -> list[Delivery]:
-    """Send one test message per reviewer over `transport`; nothing is recorded as sent."""
+    """Send one test message per reviewer and edition over `transport`; nothing is recorded
+    as sent. Reviewers get every edition: a translation is reviewed like the rest."""
     if not composed.test:
         raise ValueError("send_test needs an issue composed with test=True")
-    factory = MessageFactory(composed, settings, signer_for(settings), send_key="test",
-                             dkim=DkimSigner.from_settings(
-                                 settings, unsigned=transport.rewritten_headers))
+    signer = signer_for(settings)
+    dkim = DkimSigner.from_settings(settings, unsigned=transport.rewritten_headers)
     deliveries = []
     with transport:
-        for recipient in recipients:
-            result = transport.send([factory.personalise(recipient)])[0]
-            delivery = Delivery(recipient, result)
-            report(delivery)
-            deliveries.append(delivery)
+        for edition in composed.every_edition:
+            factory = MessageFactory(edition, settings, signer, send_key="test", dkim=dkim)
+            for recipient in recipients:
+                result = transport.send([factory.personalise(recipient)])[0]
+                delivery = Delivery(recipient, result, edition.language if composed.editions
+                                    else "")
+                report(delivery)
+                deliveries.append(delivery)
     return deliveries
 
 

@@ -4,7 +4,9 @@ A watcher thread rebuilds once per burst of saves and bumps a version number; th
 listens on `/events` (server-sent events, each carrying the new state) and puts the new
 email into its frames in place, without reloading them, so the reader's scroll position
 stays and the images, under URLs that change only when an image does, come from the
-browser's cache. A build that fails is a build too: its problems replace the email.
+browser's cache. A build that fails is a build too: its problems replace the email. An
+issue with editions is shown one edition at a time: `?edition=fr` on `state` and
+`email.html` (the events carry the main edition's state).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import watchfiles
 
 from ..compose.cache import file_stamps
+from ..compose.editions import edition_language
+from ..compose.i18n import native_name
 from ..compose.issue import load_issue
 from ..compose.lint import check
 from ..compose.publish import fill, web_html, web_values
-from ..compose.render import compose
+from ..compose.render import ComposedEmail, compose
 from ..config import Settings
 from ..errors import ConfigError, IssueFileError, NewsletterError, Problem
 from .schemes import SCHEMES, as_seen, has_dark_rules
@@ -43,6 +47,23 @@ KEEPALIVE_SECONDS = 15.0
 EMAIL_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 HTML, TEXT = "text/html; charset=utf-8", "text/plain; charset=utf-8"
 _IGNORED = watchfiles.DefaultFilter()
+
+
+@dataclass(frozen=True)
+class View:
+    """One edition as the page shows it."""
+
+    language: str
+    subject: str
+    preheader: str
+    html: str  # images under `assets/<images_version>/`
+    text: str
+
+    @classmethod
+    def of(cls, composed: ComposedEmail, settings: Settings, assets: str) -> View:
+        return cls(composed.language, composed.subject, composed.preheader,
+                   web_html(composed, settings, asset_base=assets),
+                   fill(composed.text, web_values(settings, composed), escape=False))
 
 
 @dataclass(frozen=True)
@@ -62,15 +83,26 @@ class Snapshot:
     images: dict[str, Path] = field(default_factory=dict)  # by src, the only files served
     images_version: str = ""  # changes when an image does, so browsers may cache the rest
     template_dir: Path | None = None
+    language: str = ""  # the main edition's
+    editions: tuple[View, ...] = ()  # the others, when the issue has several
 
-    def state(self) -> dict[str, object]:
-        """What the page needs besides the email itself."""
+    def view(self, language: str | None = None) -> View:
+        """The edition in `language`, else the main one."""
+        main = View(self.language, self.subject, self.preheader, self.html, self.text)
+        return next((v for v in self.editions if v.language == language), main)
+
+    def state(self, language: str | None = None) -> dict[str, object]:
+        """What the page needs besides the email itself, for the edition in `language`."""
+        view = self.view(language)
+        every = [self.language, *(v.language for v in self.editions)] if self.editions else []
         return {
             "version": self.version, "source": self.source, "problems": list(self.problems),
             "findings": [{"severity": f.severity, "text": str(f)} for f in self.findings],
-            "subject": self.subject, "preheader": self.preheader, "sender": self.sender,
-            "date": self.date, "text": self.text,
-            "dark_rules": has_dark_rules(self.html),
+            "subject": view.subject, "preheader": view.preheader, "sender": self.sender,
+            "date": self.date, "text": view.text,
+            "dark_rules": has_dark_rules(view.html),
+            "edition": view.language,
+            "editions": [{"language": tag, "name": native_name(tag)} for tag in every],
         }
 
 
@@ -99,16 +131,19 @@ class Preview:
             issue = load_issue(self.issue_path, source)
             template_dir = settings.template_dir(issue.template)
             composed = compose(issue, settings, cache=False)  # new on every save
-            images = {image.src: image.path for image in composed.images}
+            images = {image.src: image.path for edition in composed.every_edition
+                      for image in edition.images}
             images_version = _version(images.values())
+            assets = f"assets/{images_version}/"
+            main = View.of(composed, settings, assets)
             snapshot = Snapshot(
                 version, source, findings=tuple(check(composed, settings, source)),
-                subject=composed.subject, preheader=composed.preheader,
+                subject=main.subject, preheader=main.preheader,
                 sender=parseaddr(settings.sender)[0] or settings.sender_address,
-                date=f"{issue.date.day} {issue.date:%b}",
-                html=web_html(composed, settings, asset_base=f"assets/{images_version}/"),
-                text=fill(composed.text, web_values(settings, composed), escape=False),
-                images=images, images_version=images_version, template_dir=template_dir)
+                date=f"{issue.date.day} {issue.date:%b}", html=main.html, text=main.text,
+                images=images, images_version=images_version, template_dir=template_dir,
+                language=composed.language, editions=tuple(
+                    View.of(edition, settings, assets) for edition in composed.editions))
         except Exception as exc:  # a half-edited file or theme can fail anywhere; stay up
             snapshot = Snapshot(version, source, self._problems(exc), template_dir=template_dir)
         with self._changed:
@@ -161,12 +196,16 @@ class Preview:
         template_dir = self.snapshot.template_dir
         if template_dir is not None and changed.is_relative_to(template_dir.resolve()):
             return True
-        # Another issue's file in the same folder is not ours; its images may be.
-        return changed == self.issue_path or changed.suffix not in (".yaml", ".yml")
+        # Another issue's file in the same folder is not ours (its editions are); its
+        # images may be.
+        return changed == self.issue_path or changed.suffix not in (".yaml", ".yml") or (
+            changed.name.startswith(self.issue_path.stem + ".")
+            and edition_language(changed) is not None)
 
-    def email(self, scheme: str = "light") -> str:
+    def email(self, scheme: str = "light", language: str | None = None) -> str:
         """The email as the frames show it: links open outside, as a `scheme` client shows it."""
-        html = self.snapshot.html.replace("<head>", '<head><base target="_blank">', 1)
+        html = self.snapshot.view(language).html.replace("<head>",
+                                                         '<head><base target="_blank">', 1)
         return as_seen(html, scheme)
 
 
@@ -216,12 +255,14 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/":
             self._send(200, HTML, PAGE.read_bytes())
         elif url.path == "/state":
-            state = json.dumps(self.preview.snapshot.state()).encode("utf-8")
+            edition = parse_qs(url.query).get("edition", [None])[0]
+            state = json.dumps(self.preview.snapshot.state(edition)).encode("utf-8")
             self._send(200, "application/json", state)
         elif url.path == "/email.html" and not self.preview.snapshot.problems:
-            scheme = parse_qs(url.query).get("scheme", ["light"])[0]
+            query = parse_qs(url.query)
+            scheme, edition = query.get("scheme", ["light"])[0], query.get("edition", [None])[0]
             scheme = scheme if scheme in SCHEMES else "light"
-            self._send(200, HTML, self.preview.email(scheme).encode("utf-8"),
+            self._send(200, HTML, self.preview.email(scheme, edition).encode("utf-8"),
                        {"Content-Security-Policy": EMAIL_CSP})
         elif url.path == "/events":
             self._events()

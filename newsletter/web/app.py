@@ -21,11 +21,22 @@ from http import HTTPStatus
 
 from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
+from ..compose import i18n
+from ..compose.i18n import N_
 from ..compose.ics import CONTENT_TYPE as CALENDAR
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
-from .http import MAX_BODY, PAGE_POLICY, Response, html_page, message_page, read_form, refuse
+from .http import (
+    MAX_BODY,
+    PAGE_POLICY,
+    Response,
+    html_page,
+    message_page,
+    page_words,
+    read_form,
+    refuse,
+)
 from .preferences import PreferencePages
 from .signup import SignupPages
 from .webhooks import WebhookRoutes, answer
@@ -106,8 +117,10 @@ class WebApp:
         if (match := _ISSUE.fullmatch(path)) and (entry := self.archive.find(match[1])):
             if match[2] is None:  # /2020-01 -> 2020-01/, where the page's relative links work
                 return Response(301, headers=[("Location", f"{match[1]}/")])
-            if match[2] == "":
-                return html_page(200, entry.page, public=True)
+            if match[2] in entry.pages:  # "" for the main edition, "fr/" for another
+                return html_page(200, entry.pages[match[2]], public=True)
+            if match[2] + "/" in entry.pages:  # 2020-01/fr -> fr/, as above
+                return Response(301, headers=[("Location", f"{match[2]}/")])
             if (calendar := entry.files.get(match[2])) is not None:
                 return Response(200, calendar, [
                     ("Content-Type", CALENDAR), ("Cache-Control", "public, max-age=3600")])
@@ -115,17 +128,17 @@ class WebApp:
                 kind = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
                 return Response(200, image.read_bytes(), [
                     ("Content-Type", kind), ("Cache-Control", "public, max-age=86400")])
-        return self._message(404, "Not found", "There is no page at this address. The "
-                             "archive of past issues is on the home page.")
+        return self._message(404, N_("Not found"), N_("There is no page at this address. "
+                             "The archive of past issues is on the home page."))
 
     # -- unsubscribe -----------------------------------------------------------------
 
     def _confirm(self, token: str) -> Response:
         """GET: the page with the button; changes nothing, whatever fetched it."""
         if not token:  # the link in the web version and in `build`: it belongs to nobody
-            return self._message(200, "Unsubscribe", "To unsubscribe, use the Unsubscribe "
-                                 "link at the bottom of an email you received: it is made "
-                                 "for your address. This copy belongs to nobody.")
+            return self._message(200, N_("Unsubscribe"), N_(
+                "To unsubscribe, use the Unsubscribe link at the bottom of an email you "
+                "received: it is made for your address. This copy belongs to nobody."))
         found = self._lookup(token)
         if isinstance(found, Response):
             return found
@@ -139,8 +152,8 @@ class WebApp:
         if isinstance(form, Response):
             return form
         if form.get("List-Unsubscribe", "").strip() != "One-Click":
-            return self._message(400, "Nothing was changed", "An unsubscribe request must "
-                                 "carry List-Unsubscribe=One-Click (RFC 8058).")
+            return self._message(400, N_("Nothing was changed"), N_(
+                "An unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058)."))
         found = self._lookup(token)
         if isinstance(found, Response):
             return found
@@ -152,7 +165,7 @@ class WebApp:
                 self._store().unsubscribe(found.subscriber.email, found.token.list_name,
                                           reason=via)
         except StoreError:  # locked too long, or taken off the list meanwhile: a retry tells
-            return self._busy()
+            return self._busy(found)
         log.info("unsubscribed subscriber %d from %s via %s", found.subscriber.id,
                  found.token.list_name, via)
         return self._page(200, "unsubscribed.html", found, already=False)
@@ -174,24 +187,24 @@ class WebApp:
                         found.subscriber.id, found.token.list_name,
                         "subscribed again on the unsubscribe page")
             except StoreError:
-                return self._busy()
+                return self._busy(found)
             if changed or found.membership.status == "active":
                 if changed:
                     log.info("resubscribed subscriber %d to %s", found.subscriber.id,
                              found.token.list_name)
                 return self._page(200, "resubscribed.html", found)
         contact = self.settings.reply_to or self.settings.sender_address
-        return self._message(409, "We cannot subscribe you again here",
-                             f"This address no longer receives any mail from us. To "
-                             f"receive the newsletter again, please write to {contact}.")
+        return self._message(409, N_("We cannot subscribe you again here"), N_(
+            "This address no longer receives any mail from us. To receive the newsletter "
+            "again, please write to %(contact)s."), self._language(found), contact=contact)
 
     def _lookup(self, token: str) -> Found | Response:
         """The token's subscriber and list membership, or the page that says why not."""
         checked = self.signer.verify_unsubscribe(token)
         if checked is None:
-            return self._message(400, "This link does not work", "It may have been cut "
-                                 "short or changed on its way here. Copy the whole link from "
-                                 "the email, or click the Unsubscribe link at its bottom.")
+            return self._message(400, N_("This link does not work"), N_(
+                "It may have been cut short or changed on its way here. Copy the whole link "
+                "from the email, or click the Unsubscribe link at its bottom."))
         if checked.is_test:
             return Found(token, checked)
         store = self._store()
@@ -199,8 +212,9 @@ class WebApp:
         membership = next((m for m in store.memberships(checked.subscriber_id)
                            if m.list_name == checked.list_name), None)
         if subscriber is None or membership is None:
-            return self._message(404, "Nothing to unsubscribe", "The address of this link is "
-                                 f"not on the list “{checked.list_name}”.")
+            return self._message(404, N_("Nothing to unsubscribe"), N_(
+                "The address of this link is not on the list “%(list)s”."),
+                list=checked.list_name)
         return Found(token, checked, subscriber, membership)
 
     def _store(self) -> SubscriberStore:
@@ -214,28 +228,38 @@ class WebApp:
     def _read_form(self, environ: dict[str, object]) -> dict[str, str] | Response:
         form = read_form(environ)
         if form is None:
-            return self._message(413, "Nothing was changed", "The request is too large.")
+            return self._message(413, N_("Nothing was changed"), N_("The request is too large."))
         return form
 
     # -- pages -----------------------------------------------------------------------
 
+    def _language(self, found: Found | None) -> str:
+        """The subscriber's language if the pages speak it, else the newsletter's."""
+        subscriber = found.subscriber if found else None
+        wanted = subscriber.fields.get("language") if subscriber else None
+        folders = [bundled_templates()]
+        return next((tag for tag in i18n.candidates(wanted, self.settings.fallback_map)
+                     if i18n.has_catalog(folders, tag)), self.settings.language)
+
     def _page(self, status: int, template: str, found: Found, **context: object) -> Response:
         subscriber = found.subscriber
         return html_page(status, pages().get_template(template).render(
-            newsletter=self.settings, list_name=found.token.list_name, token=found.text,
+            list_name=found.token.list_name, token=found.text,
             test=subscriber is None, address=subscriber.email if subscriber else "",
-            **context))
+            **page_words(self.settings, self._language(found)), **context))
 
-    def _message(self, status: int, title: str, text: str) -> Response:
-        return message_page(self.settings, status, title, text)
+    def _message(self, status: int, title: str, text: str, language: str | None = None,
+                 **values: str) -> Response:
+        """A page of one title and one paragraph, both marked N_() and translated."""
+        return message_page(self.settings, status, title, text, language, **values)
 
     def _test_page(self) -> Response:
-        return self._message(200, "Nothing was changed: this was a test", "This link comes "
-                             "from a test message. In a message to subscribers, the same "
-                             "link unsubscribes its reader from the list at once.")
+        return self._message(200, N_("Nothing was changed: this was a test"), N_(
+            "This link comes from a test message. In a message to subscribers, the same "
+            "link unsubscribes its reader from the list at once."))
 
-    def _busy(self) -> Response:
-        response = self._message(503, "Please try again in a minute", "The subscriber "
-                                 "database is busy. Nothing was changed yet.")
+    def _busy(self, found: Found | None = None) -> Response:
+        response = self._message(503, N_("Please try again in a minute"), N_(
+            "The subscriber database is busy. Nothing was changed yet."), self._language(found))
         response.headers.append(("Retry-After", RETRY_AFTER))
         return response

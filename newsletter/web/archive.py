@@ -17,9 +17,11 @@ from pathlib import Path
 
 import jinja2
 
+from ..compose import i18n
+from ..compose.editions import edition_files, edition_language
 from ..compose.issue import Issue, load_issue
 from ..compose.publish import published_files, web_html, write_build
-from ..compose.render import ComposedEmail, compose, long_date
+from ..compose.render import ComposedEmail, compose
 from ..config import Settings, bundled_templates
 from ..database import open_database
 from ..delivery.ledger import find_send
@@ -27,23 +29,29 @@ from ..errors import NewsletterError
 
 log = logging.getLogger(__name__)
 ISSUE_FILES = ("*.yaml", "*.yml")
+Stamp = tuple[tuple[int, int], ...]  # modification time and size of an issue's files
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One issue of the archive: composed once, its web page rendered once."""
+    """One issue of the archive: composed once, the page of each edition rendered once."""
 
     composed: ComposedEmail
-    page: str
-    files: dict[str, bytes]  # the agenda's `.ics`, by path under the page
+    pages: dict[str, str]  # by path below the issue's: "" (the main edition), "fr/"
+    files: dict[str, bytes]  # the agenda's `.ics`, by path under the issue's: "fr/calendar/…"
 
     @property
     def issue(self) -> Issue:
         return self.composed.issue
 
+    @property
+    def page(self) -> str:
+        return self.pages[""]
+
     def image(self, src: str) -> Path | None:
-        """The file behind an image path of the page; None for anything else."""
-        return next((image.path for image in self.issue.images if image.src == src), None)
+        """The file behind an image path of a page; None for anything else."""
+        return next((image.path for edition in self.composed.every_edition
+                     for image in edition.images if image.src == src), None)
 
 
 class Archive:
@@ -52,13 +60,13 @@ class Archive:
     def __init__(self, settings: Settings, folder: Path) -> None:
         self.settings, self.folder = settings, folder
         self._lock = threading.Lock()  # web requests come from several threads
-        self._issues: dict[Path, tuple[tuple[int, int], Issue | None]] = {}
-        self._entries: dict[Path, tuple[tuple[int, int], Entry | None]] = {}
+        self._issues: dict[Path, tuple[Stamp, Issue | None]] = {}
+        self._entries: dict[Path, tuple[Stamp, Entry | None]] = {}
 
     def entries(self) -> list[Entry]:
         """The public issues, newest first; files that fail to load are left out (logged)."""
         with self._lock:
-            by_slug: dict[str, tuple[Path, tuple[int, int], Issue]] = {}
+            by_slug: dict[str, tuple[Path, Stamp, Issue]] = {}
             for path, stamp, issue in self._scan():
                 by_slug.setdefault(issue.slug, (path, stamp, issue))  # first file by name wins
             public = _started(self.settings.database_path, by_slug)
@@ -69,11 +77,12 @@ class Archive:
     def find(self, slug: str) -> Entry | None:
         return next((entry for entry in self.entries() if entry.issue.slug == slug), None)
 
-    def _scan(self) -> list[tuple[Path, tuple[int, int], Issue]]:
-        paths = sorted({p for pattern in ISSUE_FILES for p in self.folder.glob(pattern)})
+    def _scan(self) -> list[tuple[Path, Stamp, Issue]]:
+        paths = sorted({p for pattern in ISSUE_FILES for p in self.folder.glob(pattern)
+                        if edition_language(p) is None})  # editions come with their issue
         loaded = []
-        for path in paths:
-            stamp = _stamp(path)
+        for path in paths:  # an issue changes with its editions
+            stamp = (_stamp(path), *(_stamp(p) for p in edition_files(path).values()))
             cached = self._issues.get(path)
             if cached is None or cached[0] != stamp:
                 cached = self._issues[path] = (stamp, _load(path))
@@ -81,7 +90,7 @@ class Archive:
                 loaded.append((path, stamp, cached[1]))
         return loaded
 
-    def _entry(self, path: Path, stamp: tuple[int, int], issue: Issue) -> Entry | None:
+    def _entry(self, path: Path, stamp: Stamp, issue: Issue) -> Entry | None:
         cached = self._entries.get(path)
         if cached is None or cached[0] != stamp:
             cached = self._entries[path] = (stamp, self._compose(issue, path))
@@ -93,8 +102,10 @@ class Archive:
         except NewsletterError as exc:  # a theme that no longer renders, say
             log.warning("%s: left out of the archive: %s", path, exc)
             return None
-        return Entry(composed, web_html(composed, self.settings),
-                     published_files(composed, self.settings))
+        return Entry(composed, {edition.web_path: web_html(edition, self.settings)
+                                for edition in composed.every_edition},
+                     {edition.web_path + name: body for edition in composed.every_edition
+                      for name, body in published_files(edition, self.settings).items()})
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -131,13 +142,16 @@ def pages() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(bundled_templates() / "web")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
-    env.filters["long_date"] = long_date
+    i18n.install(env)
     return env
 
 
 def render_index(settings: Settings, entries: list[Entry]) -> str:
     """The archive's index page; its links are relative, so it works under any prefix."""
-    return pages().get_template("index.html").render(newsletter=settings, entries=entries)
+    language = settings.language
+    return pages().get_template("index.html").render(
+        newsletter=settings, entries=entries, lang=language, dir=i18n.direction(language),
+        translations=i18n.translations([bundled_templates()], language))
 
 
 def export(archive: Archive, out_dir: Path) -> list[Entry]:

@@ -11,7 +11,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl
 
-from ..config import Settings
+from ..compose import i18n
+from ..config import Settings, bundled_templates
 from .archive import pages
 
 MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few hundred
@@ -43,10 +44,22 @@ def html_page(status: int, page: str, *, public: bool = False,
         ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", cache)], policy)
 
 
-def message_page(settings: Settings, status: int, title: str, text: str) -> Response:
-    """A short page that says what happened, on people's own pages (PAGE_POLICY)."""
+def page_words(settings: Settings, language: str | None = None) -> dict[str, object]:
+    """What a page's templates need to speak `language` (the newsletter's by default)."""
+    language = language or settings.language
+    return {"newsletter": settings, "lang": language, "dir": i18n.direction(language),
+            "translations": i18n.translations([bundled_templates()], language)}
+
+
+def message_page(settings: Settings, status: int, title: str, text: str,
+                 language: str | None = None, **values: str) -> Response:
+    """A short page that says what happened, on people's own pages (PAGE_POLICY); a title
+    and text marked N_() are shown in `language`, `values` filled into the text."""
+    words = page_words(settings, language)
+    translate = words["translations"].gettext  # type: ignore[attr-defined]
     return html_page(status, pages().get_template("message.html").render(
-        newsletter=settings, title=title, text=text), policy=PAGE_POLICY)
+        title=translate(title), text=translate(text) % values if values else translate(text),
+        **words), policy=PAGE_POLICY)
 
 
 def read_form(environ: dict[str, object]) -> dict[str, str] | None:
