@@ -135,3 +135,24 @@ def test_cache_folder_follows_xdg_then_home() -> None:
     assert folder({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/newsletter/composed")
     assert folder({"HOME": "/h"}) == Path("/h/.cache/newsletter/composed")
     assert folder({}) is None
+
+
+def test_each_edition_is_cached_and_a_change_to_its_file_composes_it_afresh(
+        project: Path, tmp_path: Path) -> None:
+    french = project / "issues" / "2020-01.fr.yaml"
+    french.write_text("subject: \"Lettre de l'Efus – janvier 2020\"\nintro: Bonne année !\n",
+                      encoding="utf-8")
+    first = composed(project, tmp_path)
+    assert [e.language for e in first.editions] == ["fr"]
+    assert len(list(folder({"XDG_CACHE_HOME": str(tmp_path)}).iterdir())) == 2  # type: ignore[union-attr]
+    again = composed(project, tmp_path)
+    assert (again.html, again.editions[0].html) == (first.html, first.editions[0].html)
+    _edit(french, "Bonne année !", "Meilleurs vœux !")
+    changed = composed(project, tmp_path)
+    assert "Meilleurs vœux" in changed.editions[0].html
+    assert "Bonne année" not in changed.editions[0].html
+    french.unlink()  # the main edition no longer links to a French one
+    alone = composed(project, tmp_path)
+    assert alone.editions == () and alone.html == compose(
+        load_issue(project / ISSUE), dataclasses.replace(settings_in(project, tmp_path),
+                                                         env={})).html
