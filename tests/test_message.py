@@ -451,24 +451,6 @@ def test_the_to_header_is_folded_at_spaces_within_78_characters(
 
 # --- DKIM --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """A throwaway RSA key file and the DNS TXT record that publishes it."""
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path_factory.mktemp("dkim") / "test.private"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
 def test_dkim_signature_is_added_last_and_verifies(sample: ComposedEmail, settings: Settings,
                                                    dkim_key: tuple[Path, bytes]) -> None:
     import dkim

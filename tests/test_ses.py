@@ -9,7 +9,6 @@ a subprocess, comparing the stand-in's own log with `newsletter status --json`.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -412,21 +411,6 @@ def test_sandbox_rejections_fail_those_recipients_only_and_suppress_nobody(
     assert all("MessageRejected" in f["reply"] for f in report["failed"])
     with SubscriberStore(project / "newsletter.db") as store:
         assert {store.get(e).status for e in emails} == {"active"}  # type: ignore[union-attr]
-
-
-@pytest.fixture(scope="module")
-def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path_factory.mktemp("dkim") / "ses.private"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def test_our_dkim_signature_survives_ses_replacing_message_id_and_date(
