@@ -218,6 +218,17 @@ MIGRATIONS: list[Migration] = [
     Migration(9, "the edition (language) each recipient of a send gets", """
         ALTER TABLE deliveries ADD COLUMN edition TEXT;  -- `fr`; NULL until first claimed
     """),
+    Migration(10, "the runs of each send, for the rate while sending", """
+        CREATE TABLE send_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            send_id INTEGER NOT NULL REFERENCES sends (id),
+            started_at REAL NOT NULL,             -- Unix times, as the deliveries' updated_at
+            finished_at REAL                      -- NULL: still running, or it died
+        );
+        CREATE INDEX send_runs_by_send ON send_runs (send_id, id);
+        INSERT INTO send_runs (send_id, started_at, finished_at)
+            SELECT id, started_at, finished_at FROM sends WHERE started_at IS NOT NULL;
+    """),
 ]
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -444,3 +445,38 @@ def test_a_bad_minute_is_one_event_and_1200_recipients_go_out_in_one_run(
                  if r.number > 1 and set(r.recipients) & set(refused.recipients)]
         assert again and all(r.at - refused.at >= 1.0 for r in again)  # Retry-After honoured
         assert result.stderr.count("throttled by the server") == 1  # slowed down once
+
+
+def test_status_gives_the_rate_over_the_time_the_runs_took_not_the_instant_of_a_batch(
+        cli: Cli, project: Path, project_with: Callable[..., list[str]]) -> None:
+    # Six recipients in one request that the server answers after half a second: all six
+    # are accepted at one instant, and yet the send went at most 12 a second.
+    project_with(6, batch_size=10, connections=1)
+    with ApiServer("postmark", KEY, Behaviour(delay=0.5)) as server:
+        began = time.monotonic()
+        assert send(cli, server).returncode == 0
+        first_wall = time.monotonic() - began
+    report = status(cli)
+    assert 6 / first_wall - 0.1 <= report["rate_per_second"] <= 6 / 0.5
+    assert report["counts"] == {"sent": 6} and report["runs"] == 1
+    shown = cli("status", ISSUE, env=ENV).stdout
+    assert "6 sent in" in shown and "of sending over 1 run," in shown
+
+    # An hour later, three newcomers are added to the same send: the hour between the two
+    # runs is not sending time.
+    with sqlite3.connect(project / "newsletter.db") as db:
+        db.execute("UPDATE send_runs SET started_at = started_at - 3600, "
+                   "finished_at = finished_at - 3600")
+        db.execute("UPDATE deliveries SET updated_at = updated_at - 3600")
+    with SubscriberStore(project / "newsletter.db") as store:
+        for n in range(3):
+            store.add(f"newcomer.{n}@example.org", "members")
+    with ApiServer("postmark", KEY, Behaviour(delay=0.5)) as server:
+        began = time.monotonic()
+        assert cli("send", ISSUE, "--list", "members", "--yes", "--include-new",
+                   "--transport", server.url, env=ENV).returncode == 0
+        second_wall = time.monotonic() - began
+    report = status(cli)
+    assert report["counts"] == {"sent": 9} and report["runs"] == 2
+    assert 9 / (first_wall + second_wall) - 0.1 <= report["rate_per_second"] <= 9 / 1.0
+    assert "over 2 runs," in cli("status", ISSUE, env=ENV).stdout

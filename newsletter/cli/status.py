@@ -20,6 +20,10 @@ def register(cli: click.Group) -> None:
     cli.add_command(status)
 
 
+def _runs(count: int) -> str:
+    return "1 run" if count == 1 else f"{count} runs"
+
+
 def _percent(rate: float | None, digits: int = 1) -> str:
     return "-" if rate is None else f"{rate:.{digits}%}"
 
@@ -75,6 +79,7 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
         "counts": summary.counts, "by_list": summary.by_list,
         "by_edition": summary.by_edition,
         "rate_per_second": round(summary.rate, 1) if summary.rate else None,
+        "runs": summary.sending.runs, "seconds_sending": round(summary.sending.seconds, 2),
         "versions": [{"content_hash": v.content_hash, "since": _when(v.since)}
                      for v in summary.versions],
         "failed": [{"email": e, "reply": r} for e, r in summary.failed],
@@ -90,7 +95,9 @@ def status(ctx: click.Context, issue: Path, as_json: bool, limit: int) -> None:
                + (f"; through {send.transport}" if send.transport else ""))
     click.echo(f"  started {data['started_at']}"
                + (f", finished {data['finished_at']}" if send.finished_at else "")
-               + (f", {data['rate_per_second']} messages/s" if summary.rate else ""))
+               + (f"; {summary.sending.sent} sent in {summary.sending.seconds:.1f} s of "
+                  f"sending over {_runs(summary.sending.runs)}, {data['rate_per_second']} "
+                  "messages/s" if summary.rate else ""))
     if len(summary.versions) > 1:
         click.echo(f"  {len(summary.versions)} versions of the issue (resumed with "
                    "--new-version): " + "; ".join(f"{v.content_hash[:12]} from {_when(v.since)}"

@@ -105,6 +105,7 @@ class Ledger:
         self._recovered: tuple[int, int] | None = None
         self.journal_path = database.with_name(f"{database.name}-{issue}.journal")
         self._journal: Journal | None = None
+        self._run_id: int | None = None  # this run's row in send_runs, once started
         self._buffer: list[Verdict] = []
         self._in_flight: set[int] = set()
         self._last_flush = time.monotonic()
@@ -180,6 +181,9 @@ class Ledger:
                     "UPDATE sends SET lists = ?, state = 'running', finished_at = NULL, "
                     "started_at = COALESCE(started_at, ?), transport = COALESCE(?, transport) "
                     "WHERE id = ?", (json.dumps(known + new_lists), now, transport, send_id))
+                self._run_id = self._db.execute(
+                    "INSERT INTO send_runs (send_id, started_at) VALUES (?, ?)",
+                    (send_id, now)).lastrowid
             self.send = find_send(self._db, self.issue)
             assert self.send is not None
             self._journal = Journal(self.journal_path)
@@ -419,6 +423,8 @@ class Ledger:
             self.flush()
             self._db.execute("UPDATE sends SET state = ?, finished_at = ? WHERE id = ?",
                              (state, now, self._current_send_id()))
+            self._db.execute("UPDATE send_runs SET finished_at = ? WHERE id = ?",
+                             (now, self._run_id))
             if self._journal is not None:
                 self._journal.close(remove=not self._in_flight)
                 self._journal = None

@@ -80,6 +80,39 @@ def returns(connection: sqlite3.Connection, send_id: int, counts: dict[str, int]
 
 
 @dataclass(frozen=True)
+class Sending:
+    """How long the runs of a send took, counting neither the gaps between runs nor the
+    time since the last one: a batch of 500 accepted at one instant is still 500 messages
+    over the time its run took to build and hand them over."""
+
+    runs: int
+    sent: int  # accepted during those runs
+    seconds: float  # from each run's start to its end, or to its last acceptance
+
+    @property
+    def rate(self) -> float | None:
+        return self.sent / self.seconds if self.sent and self.seconds > 0 else None
+
+
+def sending(connection: sqlite3.Connection, send_id: int) -> Sending:
+    """Sum each run's acceptances and duration; a run that died ends at its last one."""
+    runs = connection.execute("SELECT started_at, finished_at FROM send_runs WHERE send_id = ? "
+                              "ORDER BY id", (send_id,)).fetchall()
+    total_sent, seconds = 0, 0.0
+    for n, (started, finished) in enumerate(runs):
+        until = finished if finished is not None else \
+            runs[n + 1][0] if n + 1 < len(runs) else float("inf")
+        sent, last = connection.execute(
+            "SELECT count(*), max(updated_at) FROM deliveries WHERE send_id = ? AND "
+            "state = 'sent' AND updated_at >= ? AND updated_at <= ?",
+            (send_id, started, until)).fetchone()
+        if sent:
+            total_sent += sent
+            seconds += (finished if finished is not None else last) - started
+    return Sending(len(runs), total_sent, seconds)
+
+
+@dataclass(frozen=True)
 class Summary:
     """Everything `newsletter status` shows about one send."""
 
@@ -88,8 +121,7 @@ class Summary:
     failed: list[tuple[str, str]]  # (address, the server's reply)
     unknown: list[tuple[str, str]]
     deferred: list[tuple[str, float | None, str]]  # (address, next attempt, reply)
-    first_sent_at: float | None
-    last_sent_at: float | None
+    sending: Sending
     returns: Returns
     versions: list[SendVersion]  # more than one: resumed with --new-version
     by_edition: dict[str, dict[str, int]] = field(default_factory=dict)  # messages built
@@ -104,11 +136,8 @@ class Summary:
 
     @property
     def rate(self) -> float | None:
-        """Messages accepted per second, between the first and the last acceptance."""
-        sent = self.counts.get("sent", 0)
-        if sent < 2 or not self.first_sent_at or not self.last_sent_at:
-            return None
-        return sent / max(self.last_sent_at - self.first_sent_at, 1e-3)
+        """Messages accepted per second while a run was sending."""
+        return self.sending.rate
 
 
 def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> Summary | None:
@@ -132,14 +161,11 @@ def summarise(connection: sqlite3.Connection, issue: str, limit: int = 1000) -> 
                                   f"state = ? ORDER BY id LIMIT ?",
                                   (send.id, state, limit)).fetchall()
 
-    first, last = connection.execute(
-        "SELECT min(updated_at), max(updated_at) FROM deliveries WHERE send_id = ? AND "
-        "state = 'sent'", (send.id,)).fetchone()
     counts: dict[str, int] = {}
     for states in by_list.values():
         for state, count in states.items():
             counts[state] = counts.get(state, 0) + count
     return Summary(send, by_list, rows("failed", "email, reply"), rows("unknown", "email, reply"),
-                   rows("deferred", "email, next_attempt_at, reply"), first, last,
+                   rows("deferred", "email, next_attempt_at, reply"), sending(connection, send.id),
                    returns(connection, send.id, counts), find_versions(connection, send.id),
                    by_edition)
