@@ -9,12 +9,13 @@ import os
 import re
 import select
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -286,6 +287,32 @@ def test_a_post_without_the_one_click_body_or_too_large_changes_nothing(
     assert_plain_page(multipart, 200)  # RFC 8058 allows multipart/form-data too
     assert membership(project, "ana@example.org", "members") == "unsubscribed"
 
+
+def assert_security_headers(headers: Mapping[str, str]) -> None:
+    assert headers["Content-Security-Policy"].startswith("default-src 'none';")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_the_answers_waitress_gives_itself_carry_the_security_headers_too(
+        project: Path, site: Site) -> None:
+    # A body over the webhooks' megabyte is refused by waitress before the app sees it.
+    too_large = site.http.post(site.url + "webhooks/postmark", data=b"x" * (1 << 21),
+                               timeout=30)
+    assert too_large.status_code == 413
+    assert_security_headers(too_large.headers)
+    # A request line that is not HTTP: waitress's own 400.
+    host, port = urlsplit(site.url).hostname, urlsplit(site.url).port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nNo colon in this header\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, _ = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    assert status.split()[1] == "400"
+    assert_security_headers(dict(line.split(": ", 1) for line in lines))
 
 def test_test_messages_carry_a_working_link_that_unsubscribes_nobody(
         project: Path, site: Site) -> None:

@@ -49,18 +49,17 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, url_prefix: st
       newsletter serve --port 8080
       newsletter serve --host 127.0.0.1 --port 8080 --url-prefix /newsletter
     """
-    from waitress import create_server
-
     from ..audience.tokens import signer_for
     from ..web.app import WebApp
     from ..web.archive import Archive
+    from ..web.server import web_server
     from ..web.webhooks import MAX_WEBHOOK_BODY
 
     settings = settings_for(ctx)
     app = WebApp(settings, Archive(settings, issues_dir or settings.path("issues")),
                  signer_for(settings))
-    server = create_server(app, host=host, port=port, threads=threads, url_prefix=url_prefix,
-                           max_request_body_size=MAX_WEBHOOK_BODY, ident="newsletter")
+    server = web_server(app, host=host, port=port, threads=threads, url_prefix=url_prefix,
+                        max_request_body_size=MAX_WEBHOOK_BODY, ident="newsletter")
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving on http://{shown_host}:{server.effective_port}{url_prefix}/ "
                "(Ctrl-C to stop)")

@@ -36,6 +36,7 @@ from .http import (
     page_words,
     read_form,
     refuse,
+    security_headers,
 )
 from .preferences import PreferencePages
 from .signup import SignupPages
@@ -87,8 +88,7 @@ class WebApp:
             prefix = str(environ.get("SCRIPT_NAME") or "")
             response = Response(301, headers=[("Location", prefix.rpartition("/")[2] + "/")])
         policy = response.policy or (PAGE_POLICY if _ACTION.fullmatch(path) else ARCHIVE_POLICY)
-        headers = [("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
-                   ("Referrer-Policy", "no-referrer"), *response.headers,
+        headers = [*security_headers(policy), *response.headers,
                    ("Content-Length", str(len(response.body)))]
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
         return [b"" if method == "HEAD" else response.body]

@@ -20,6 +20,15 @@ MAX_BODY = 8192  # a one-click body is 26 bytes; a form of ours, a few hundred
 PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                "frame-ancestors 'none'; base-uri 'none'")
 
+# waitress's own answers (a body over the limit, a malformed request): a line of text.
+ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+def security_headers(policy: str) -> list[tuple[str, str]]:
+    """The headers every answer of `newsletter serve` carries."""
+    return [("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer")]
+
 
 @dataclass
 class Response:
