@@ -185,7 +185,8 @@ class SmtpTransport(Transport):
 
     def _send_one(self, smtp: smtplib.SMTP, message: Personalised) -> Result:
         """MAIL, RCPT and DATA in one write when the server pipelines (RFC 2920), then the
-        data and its final dot in another: two round trips a message instead of four."""
+        data and its final dot in another: two round trips a message instead of four. The
+        wire bytes are built (and DKIM-signed) while the server answers the envelope."""
         recipient = message.recipient.email
         if _UNSAFE_IN_COMMAND.search(recipient):
             return Result(Status.FAILED, f"address {recipient!r} cannot be used in SMTP")
@@ -203,6 +204,7 @@ class SmtpTransport(Transport):
         encoding = "utf-8" if utf8 else "ascii"
         try:
             smtp.send("".join(commands if pipelined else commands[:1]).encode(encoding))
+            data = message.data
             code, reply = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
@@ -238,7 +240,7 @@ class SmtpTransport(Transport):
                                      f"{text}", text, provider=self._where(), status=code)
             return self._refused(smtp, code, reply)
         try:
-            smtp.send(message.data + b".\r\n")  # one write: no Nagle delay before the dot
+            smtp.send(data + b".\r\n")  # one write: no Nagle delay before the dot
             code, reply = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:  # the data left; the verdict did not come
             self._drop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,14 +74,42 @@ def write_dkim_key(path: Path) -> None:
                                        serialization.NoEncryption()))
 
 
-def send_rate(pristine: Path, port: int, subscribers: int) -> float:
-    """Messages per second of a whole `newsletter send` process, in a fresh copy of a project."""
+@dataclass(frozen=True)
+class Run:
+    rate: float  # messages per second of the whole process
+    cpu: float  # CPU seconds (user + system) of `newsletter send`, per message
+    sink_cpu: float  # and of smtp-sink, which shares the machine's CPUs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def send_rate(pristine: Path, port: int, subscribers: int, sink: int) -> Run:
+    """One whole `newsletter send` process, in a fresh copy of a project."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary) / "project"
         shutil.copytree(pristine, folder)
+        before, sink_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(sink)
         elapsed, _ = newsletter(folder, "send", "issues/2020-01.yaml", "--list", "members",
                                 "--yes", "--transport", f"smtp://127.0.0.1:{port}?tls=off")
-    return subscribers / elapsed
+        after, sink_after = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(sink)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(subscribers / elapsed, cpu / subscribers, (sink_after - sink_before) / subscribers)
+
+
+def describe(runs: list[Run]) -> str:
+    """The median rate, each run's, and where the CPU went: the machine's ceiling."""
+    rate = statistics.median(r.rate for r in runs)
+    cpu = statistics.median(r.cpu for r in runs)
+    sink = statistics.median(r.sink_cpu for r in runs)
+    ceiling = (os.cpu_count() or 1) / (cpu + sink)
+    return (f"{rate:8.0f} msg/s  (median of {len(runs)}: "
+            + ", ".join(f"{r.rate:.0f}" for r in runs) + ")\n"
+            f"    CPU per message: newsletter {cpu * 1e6:.0f} us, smtp-sink {sink * 1e6:.0f} us; "
+            f"all {os.cpu_count()} CPUs busy would give {ceiling:.0f} msg/s")
 
 
 def newsletter(folder: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -113,8 +143,8 @@ def main() -> None:
     sink = subprocess.Popen([str(SINK), "-u", "nobody", f"127.0.0.1:{port}", "1000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    plain_rates: list[float] = []
-    signed_rates: list[float] = []
+    plain_runs: list[Run] = []
+    signed_runs: list[Run] = []
     try:
         with tempfile.TemporaryDirectory() as temporary:
             plain, signed = Path(temporary) / "plain", Path(temporary) / "signed"
@@ -123,9 +153,9 @@ def main() -> None:
                 make_project(signed, args.subscribers, dkim=True)
             size = message_size(plain)
             for _ in range(args.runs):  # alternating, so that both see the same machine
-                plain_rates.append(send_rate(plain, port, args.subscribers))
+                plain_runs.append(send_rate(plain, port, args.subscribers, sink.pid))
                 if not args.no_dkim:
-                    signed_rates.append(send_rate(signed, port, args.subscribers))
+                    signed_runs.append(send_rate(signed, port, args.subscribers, sink.pid))
             began = time.perf_counter()
             subprocess.run([str(SOURCE), "-s", "4", "-m", str(args.subscribers), "-l",
                             str(size), f"127.0.0.1:{port}"], check=True)
@@ -133,18 +163,15 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
-    ours = statistics.median(plain_rates)
-    runs = f"median of {args.runs}: " + ", ".join(f"{r:.0f}" for r in plain_rates)
+    ours = statistics.median(r.rate for r in plain_runs)
     print(f"message size: {size / 1000:.1f} KB; {args.subscribers} subscribers; "
           f"{os.cpu_count()} CPUs")
-    print(f"newsletter send (ledger, 4 connections): {ours:8.0f} msg/s  ({runs})")
+    print(f"newsletter send (ledger, 4 connections): {describe(plain_runs)}")
     print(f"smtp-source -s 4 (C, same size):          {theirs:8.0f} msg/s")
     print(f"ratio: {ours / theirs:.2f} (target 0.40 or better)")
-    if signed_rates:
-        dkim_rate = statistics.median(signed_rates)
-        ratio = dkim_rate / ours
-        print(f"newsletter send, DKIM-signed (RSA 2048): {dkim_rate:8.0f} msg/s  (median of "
-              f"{args.runs}: " + ", ".join(f"{r:.0f}" for r in signed_rates) + ")")
+    if signed_runs:
+        ratio = statistics.median(r.rate for r in signed_runs) / ours
+        print(f"newsletter send, DKIM-signed (RSA 2048): {describe(signed_runs)}")
         print(f"signed / unsigned: {ratio:.2f} (target 0.80 or better: "
               f"{'met' if ratio >= 0.8 else 'NOT MET'})")
     if not args.memory_subscribers:
