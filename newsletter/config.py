@@ -22,6 +22,7 @@ DEFAULT_CONSENT = ("I would like to receive this newsletter by email. I can unsu
                    "any time with the link at the bottom of every email.")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 RETURN_PATH = re.compile(r"^[A-Za-z0-9._-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47's shape: fr, fr-BE, zh-Hant
 TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -276,6 +277,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if kind.startswith("tuple"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
+        if name == "signup_languages" and (wrong := [v for v in value
+                                                     if not LANGUAGE.match(v)]):
+            raise ValueError(f"{', '.join(map(repr, wrong))}: expected language codes such as "
+                             "[\"en\", \"fr\", \"fr-BE\"], one string each")
         return tuple(value)
     if kind == "bool":
         if not isinstance(value, bool):

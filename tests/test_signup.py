@@ -398,3 +398,13 @@ def test_sign_ups_never_confirmed_are_forgotten_after_the_link_expires(project: 
         assert opened.get("ana@example.org") is None
         assert opened.get("ben@example.org") is not None
         assert consent.of_subscriber(opened.connection, 1) == []
+
+
+def test_signup_languages_must_be_language_codes(project: Path) -> None:
+    configure(project, None, languages=["en", "fr, de", "French"])
+    result = run_cli("form", cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "signup.languages: 'fr, de', 'French': expected language codes such as" \
+        in result.stderr
+    configure(project, None, languages=["en", "fr-BE", "zh-Hant"])
+    assert run_cli("form", cwd=project).returncode == 0
