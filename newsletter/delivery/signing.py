@@ -40,7 +40,7 @@ _FIELD_START = re.compile(rb"\r\n(?![\t ])")  # a line break not followed by a f
 _EMPTY_B_TAG = re.compile(rb"([;\s]b(?:(?:\s*\r?\n)?\s+)?=)(?:(?:(?:\s*\r?\n)?\s+)?[a-zA-Z0-9+/=])*"
                           rb"(?:\r?\n\Z)?")
 _B_STANDIN = b"0" * 60
-_PARSED_KEPT = 16  # headers kept parsed: a send's shared fields, or messages signed whole
+_SELECTIONS_KEPT = 16  # selections kept: a send's shared fields, or messages signed whole
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class DkimSigner:
         if b"from" not in self.include:
             raise ValueError("DKIM requires the From field to be signed")
         self._clock = clock
-        self._parsed: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        self._selections: dict[tuple[bytes, tuple[bytes, ...]], list[bytes | int]] = {}
         self._plans: dict[tuple[bytes, int], list[tuple[int, int]]] = {}
         c, h = b"/".join(canonicalize), b" : ".join(self.include)
         # Every tag but t=, bh= and b=, as dkimpy orders them.
@@ -218,17 +218,27 @@ class DkimSigner:
 
     def _select(self, shared: bytes, own: Sequence[bytes]) -> bytes:
         """The canonical fields named in h=, in its order, each taken from the bottom up."""
-        parsed = self._parsed.get(shared)
-        if parsed is None:
-            parsed = [self._canonical(raw) for raw in _FIELD_START.split(
-                shared.removesuffix(b"\r\n")) if b":" in raw]
-            if len(self._parsed) >= _PARSED_KEPT:
-                self._parsed.clear()
-            self._parsed[shared] = parsed
-        found: dict[bytes, list[bytes]] = {}
-        for name, canonical in (*parsed, *map(self._canonical, own)):
-            found.setdefault(name, []).append(canonical)
-        return b"".join(found[name].pop() for name in self.include if found.get(name))
+        canonical = [self._canonical(raw) for raw in own]
+        names = tuple(name for name, _ in canonical)
+        plan = self._selections.get((shared, names))
+        if plan is None:
+            if len(self._selections) >= _SELECTIONS_KEPT:
+                self._selections.clear()
+            plan = self._selections[shared, names] = self._selection(shared, names)
+        return b"".join([canonical[step][1] if isinstance(step, int) else step
+                         for step in plan])
+
+    def _selection(self, shared: bytes, own: tuple[bytes, ...]) -> list[bytes | int]:
+        """Which field goes where in the signed headers: the shared ones, canonical once
+        for all, and the index of each of the message's own, which it canonicalises."""
+        found: dict[bytes, list[bytes | int]] = {}
+        for raw in _FIELD_START.split(shared.removesuffix(b"\r\n")):
+            if b":" in raw:
+                name, canonical = self._canonical(raw)
+                found.setdefault(name, []).append(canonical)
+        for index, name in enumerate(own):
+            found.setdefault(name, []).append(index)
+        return [found[name].pop() for name in self.include if found.get(name)]
 
     def _canonical(self, raw: bytes) -> tuple[bytes, bytes]:
         """One field's lowercase name, and the field as the header canonicalisation has it."""
