@@ -39,6 +39,11 @@ def extracted() -> set[str]:
             for message in extract_from_dir(str(REPO), method_map, options_map)}
 
 
+def singular(message) -> str:  # type: ignore[no-untyped-def]
+    """A message's msgid, the singular one of a plural message (as extraction gives it)."""
+    return message.id if isinstance(message.id, str) else message.id[0]
+
+
 def catalog(language: str):  # type: ignore[no-untyped-def]
     with (LOCALE / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
         return read_po(handle, locale=language)
@@ -48,9 +53,10 @@ def catalog(language: str):  # type: ignore[no-untyped-def]
 def test_every_theme_string_is_translated_in_each_language(language: str) -> None:
     wanted = extracted()
     found = catalog(language)
-    messages = {m.id: m for m in found if m.id}
+    messages = {singular(m): m for m in found if m.id}
     missing = sorted(wanted - messages.keys())
-    untranslated = sorted(m.id for m in messages.values() if not m.string or m.fuzzy)
+    untranslated = sorted(key for key, m in messages.items() if m.fuzzy or not (
+        m.string if isinstance(m.string, str) else all(m.string)))  # every plural form
     assert (missing, untranslated) == ([], []), f"{language}: run pybabel update (babel.cfg)"
     assert sorted(messages.keys() - wanted) == []  # no leftover from a removed string
     problems = [(m.id, [str(e) for e in errors]) for m, errors in found.check()]
@@ -63,7 +69,7 @@ def test_every_bundled_catalog_is_checked() -> None:
 
 def test_the_message_template_lists_what_the_templates_mark() -> None:
     with (LOCALE / "messages.pot").open("rb") as handle:
-        template = {m.id for m in read_po(handle) if m.id}
+        template = {singular(m) for m in read_po(handle) if m.id}
     assert template == extracted()
 
 

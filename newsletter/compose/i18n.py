@@ -173,6 +173,18 @@ def has_catalog(folders: Iterable[Path], tag: str) -> bool:
     return any(_po(folder, tag).is_file() for folder in folders)
 
 
+def written_in(folders: Iterable[Path], wanted: Iterable[str | None],
+               fallbacks: Mapping[str, Sequence[str]]) -> str:
+    """The language words are shown in: the first of `wanted` (or a language it narrows or
+    falls back to) that a catalog is written for, else English, the words without one."""
+    folders = list(folders)
+    for raw in wanted:
+        for tag in candidates(raw, fallbacks):
+            if has_catalog(folders, tag):
+                return tag
+    return "en"
+
+
 def _compiled(path: Path) -> bytes:
     """One `.po` file compiled in memory, again only when the file changes."""
     stat = path.stat()

@@ -1,7 +1,9 @@
 """Transactional notices: the confirmation mail of a sign-up and the welcome after it.
 
-Each notice is rendered from the theme's `signup/` templates once per kind and language,
-with `%%placeholders%%` for the person's values (name, confirm_url...), like an issue, so
+Each notice is rendered from the theme's `signup/` templates once per kind and language
+(the person's choice on the form, else the newsletter's), with the theme's words from the
+catalogs (a theme's `signup/confirm.fr.txt.j2` wins over them for French), and with
+`%%placeholders%%` for the person's values (name, confirm_url...), like an issue, so
 that every transport sends it: SMTP gets its own small MIME message, mail-service APIs the
 template and the values. A notice carries no List-* headers: it is one message to one
 person, not a mailing. Date and Message-ID are per message (the server runs for months).
@@ -18,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from ..compose import i18n
 from ..config import Settings, bundled_templates
 from ..envelope import Personalised, Recipient
 from ..errors import ConfigError
@@ -31,8 +34,9 @@ class Notice:
     """One kind of notice in one language: a MessageSource for the transports."""
 
     def __init__(self, settings: Settings, subject: str, text: str, html: str,
-                 dkim: DkimSigner | None) -> None:
+                 dkim: DkimSigner | None, name_fallback: str = "") -> None:
         self.settings, self.dkim = settings, dkim
+        self.name_fallback = name_fallback or settings.name_fallback  # in the notice's language
         self.subject = check_header_value(subject.strip(), "notice subject")
         self.text_template, self.html_template = text, html
         self.parts = (EncodedPart("text/plain", text, {}, escape=False),
@@ -63,7 +67,7 @@ class Notice:
                    "Message-ID": message_id,
                    "Date": format_datetime(dt.datetime.now(dt.UTC))}
         return Personalised(recipient, message_id, {"name": recipient.name or
-                                                    self.settings.name_fallback, **values},
+                                                    self.name_fallback, **values},
                             headers, self)
 
     def wire_bytes(self, message: Personalised) -> bytes:
@@ -90,18 +94,25 @@ class Notices:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dkim = DkimSigner.from_settings(settings)
+        self.catalogs = [settings.template_dir(), bundled_templates()]
         folders = [settings.template_dir() / "signup", bundled_templates() / "default" / "signup"]
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
             autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+        i18n.install(self.env)
         self.get = cache(self._compose)
 
     def _compose(self, kind: str, language: str) -> Notice:
+        """`language`: the one chosen on the form, "" for none (then the newsletter's)."""
         if kind not in KINDS:
             raise ValueError(kind)
+        language = language or self.settings.language
+        lang = i18n.written_in(self.catalogs, [language], self.settings.fallback_map)
+        words = i18n.translations(self.catalogs, lang)
         context: dict[str, Any] = {
-            "newsletter": self.settings, "language": language,
+            "newsletter": self.settings, "language": language, "lang": lang,
+            "dir": i18n.direction(lang), "translations": words,
             "lifetime_days": round(self.settings.signup_token_lifetime / 86400),
             **{name: f"%%{name}%%" for name in ("name", "confirm_url", "preferences_url",
                                                 "lists")}}
@@ -111,9 +122,8 @@ class Notices:
         except jinja2.TemplateError as exc:
             raise ConfigError(f"signup/{kind} template: {exc}") from None
         return Notice(self.settings, str(getattr(text, "subject", self.settings.name)),
-                      str(text), page, self.dkim)
+                      str(text), page, self.dkim, words.gettext(self.settings.name_fallback))
 
     def _template(self, kind: str, language: str, part: str) -> jinja2.Template:
         """signup/confirm.fr.txt.j2 for a subscriber in French, else signup/confirm.txt.j2."""
-        names = ([f"{kind}.{language}.{part}.j2"] if language else []) + [f"{kind}.{part}.j2"]
-        return self.env.select_template(names)
+        return self.env.select_template([f"{kind}.{language}.{part}.j2", f"{kind}.{part}.j2"])

@@ -21,10 +21,9 @@ from http import HTTPStatus
 
 from ..audience.store import Membership, Subscriber, SubscriberStore
 from ..audience.tokens import Signer, UnsubscribeToken
-from ..compose import i18n
 from ..compose.i18n import N_
 from ..compose.ics import CONTENT_TYPE as CALENDAR
-from ..config import Settings, bundled_templates
+from ..config import Settings
 from ..errors import StoreError
 from .archive import Archive, pages, render_index
 from .http import (
@@ -33,6 +32,7 @@ from .http import (
     Response,
     html_page,
     message_page,
+    page_language,
     page_words,
     read_form,
     refuse,
@@ -236,10 +236,8 @@ class WebApp:
     def _language(self, found: Found | None) -> str:
         """The subscriber's language if the pages speak it, else the newsletter's."""
         subscriber = found.subscriber if found else None
-        wanted = subscriber.fields.get("language") if subscriber else None
-        folders = [bundled_templates()]
-        return next((tag for tag in i18n.candidates(wanted, self.settings.fallback_map)
-                     if i18n.has_catalog(folders, tag)), self.settings.language)
+        return page_language(self.settings, subscriber.fields.get("language")
+                             if subscriber else None)
 
     def _page(self, status: int, template: str, found: Found, **context: object) -> Response:
         subscriber = found.subscriber

@@ -53,9 +53,17 @@ def html_page(status: int, page: str, *, public: bool = False,
         ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", cache)], policy)
 
 
+def page_language(settings: Settings, wanted: str | None = None) -> str:
+    """The language a page is written in: `wanted` (a reader's) if the pages speak it, or
+    a language it narrows or falls back to, else the newsletter's, else English; so that
+    `<html lang>` always names the language of the words."""
+    return i18n.written_in([bundled_templates()], (wanted, settings.language),
+                           settings.fallback_map)
+
+
 def page_words(settings: Settings, language: str | None = None) -> dict[str, object]:
     """What a page's templates need to speak `language` (the newsletter's by default)."""
-    language = language or settings.language
+    language = page_language(settings, language)
     return {"newsletter": settings, "lang": language, "dir": i18n.direction(language),
             "translations": i18n.translations([bundled_templates()], language)}
 

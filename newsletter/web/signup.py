@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from ..audience import consent, signup
 from ..audience.store import SubscriberStore, address_key
 from ..audience.tokens import Signer
+from ..compose.i18n import N_
 from ..config import Settings
 from ..delivery.message import FORBIDDEN_IN_HEADERS
 from ..delivery.notice import Notices
@@ -29,7 +30,7 @@ from ..grammar import LIST_NAME
 from ..transports import Status, Transport, open_transport
 from .abuse import HONEYPOT, ClientLimit, ProofOfWork
 from .archive import pages
-from .http import PAGE_POLICY, Response, html_page, message_page, read_form, refuse
+from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
 
 log = logging.getLogger(__name__)
 FORM_LIFETIME = 86400.0  # a form page left open longer is shown again, filled in
@@ -73,8 +74,8 @@ class SignupPages:
         """The answer for a sign-up path, or None for any other path."""
         if path == "/subscribe":
             if not self.settings.signup_lists:
-                return message_page(self.settings, 404, "Not found", "This newsletter has "
-                                    "no sign-up form; write to us to subscribe.")
+                return message_page(self.settings, 404, N_("Not found"), N_(
+                    "This newsletter has no sign-up form; write to us to subscribe."))
             if method == "POST":
                 return self.submit(environ)
             return refuse(method, "GET", "HEAD", "POST") or self.form_page(200, Form())
@@ -92,35 +93,39 @@ class SignupPages:
     # -- the form ----------------------------------------------------------------------
 
     def form_page(self, status: int, form: Form, note: str = "") -> Response:
+        """The form, in the language the visitor chose on it (else the newsletter's); `note`
+        is marked N_()."""
         challenge = self.work.challenge() if self.work else ""
+        context = form_context(self.settings, "", self.signer.sign("form", int(time.time())),
+                               form, challenge)
+        words = context["translations"]
         page = pages().get_template("subscribe.html").render(
-            newsletter=self.settings, note=note, **form_context(
-                self.settings, "", self.signer.sign("form", int(time.time())), form, challenge))
+            note=words.gettext(note) if note else "", **context)  # type: ignore[attr-defined]
         return html_page(status, page, policy=SCRIPT_POLICY if challenge else PAGE_POLICY)
 
     def submit(self, environ: dict[str, object]) -> Response:
         fields = read_form(environ)
         if fields is None:
-            return message_page(self.settings, 413, "Nothing was sent", "The request is too "
-                                "large.")
+            return message_page(self.settings, 413, N_("Nothing was sent"), N_(
+                "The request is too large."))
+        form, problem = self.parse(fields)
         origin = self.origin(environ)
         if origin is None:
             log.info("sign-up refused: a form posted from %s",
                      str(environ.get("HTTP_ORIGIN"))[:100])
-            return message_page(self.settings, 403, "This form cannot be sent from there",
-                                "Please subscribe on our own sign-up page.")
+            return message_page(self.settings, 403, N_("This form cannot be sent from there"),
+                                N_("Please subscribe on our own sign-up page."), form.language)
         if not self.limit.allow(self.client(environ)):
-            return message_page(self.settings, 429, "Please try again later", "Too many "
-                                "sign-ups came from your network in the last hour.")
-        form, problem = self.parse(fields)
+            return message_page(self.settings, 429, N_("Please try again later"), N_(
+                "Too many sign-ups came from your network in the last hour."), form.language)
         if problem:
             return self.form_page(400, form, problem)
         if fields.get(HONEYPOT):
             log.info("sign-up ignored: the hidden field was filled in")
-            return self.sent_page()
+            return self.sent_page(form.language)
         if not origin or not self.fresh(fields.get("form_token", "")) or (
                 self.work and not self.work.verify(fields.get("altcha", ""))):
-            return self.form_page(400, form, "Please press Subscribe once more to finish.")
+            return self.form_page(400, form, N_("Please press Subscribe once more to finish."))
         return self.request(form, origin, environ)
 
     def parse(self, fields: dict[str, str]) -> tuple[Form, str]:
@@ -134,11 +139,11 @@ class SignupPages:
                 raise ValueError("too long")
             address_key(email)
         except ValueError:
-            return form, "Please check the email address: it does not look complete."
+            return form, N_("Please check the email address: it does not look complete.")
         if len(name) > 200 or FORBIDDEN_IN_HEADERS.search(name):
-            return form, "Please shorten the name, or leave it out."
+            return form, N_("Please shorten the name, or leave it out.")
         if not lists:
-            return form, "Please choose at least one list."
+            return form, N_("Please choose at least one list.")
         return form, ""
 
     def fresh(self, token: str) -> bool:
@@ -186,9 +191,9 @@ class SignupPages:
                 claimed = signup.request(self.store(), ask, interval=s.signup_mail_interval,
                                          now=time.time())
         except StoreError:
-            return busy(s)
+            return busy(s, form.language)
         if claimed is None:  # one went out within the interval: same answer, no mail
-            return self.sent_page()
+            return self.sent_page(form.language)
         expires = int(time.time() + s.signup_token_lifetime)
         token = self.signer.sign("confirm", claimed.consent_id, claimed.subscriber_id, expires)
         values = {"confirm_url": f"{self.base_url}/confirm/{token}",
@@ -197,16 +202,16 @@ class SignupPages:
                          claimed.name, values):
             with self.write_lock:
                 signup.release(self.store(), claimed)
-            return message_page(s, 503, "Please try again in a few minutes", "The "
-                                "confirmation email could not be sent just now.")
+            return message_page(s, 503, N_("Please try again in a few minutes"), N_(
+                "The confirmation email could not be sent just now."), form.language)
         log.info("sign-up: confirmation sent to subscriber %d", claimed.subscriber_id)
-        return self.sent_page()
+        return self.sent_page(form.language)
 
-    def sent_page(self) -> Response:
-        return message_page(self.settings, 200, "Please check your inbox", "If the address "
-                            "can receive our mail, a message with a confirmation link is on "
-                            "its way to it (one a day at most). Open it and press the "
-                            "button; until then, nothing is sent to this address.")
+    def sent_page(self, language: str) -> Response:
+        return message_page(self.settings, 200, N_("Please check your inbox"), N_(
+            "If the address can receive our mail, a message with a confirmation link is on "
+            "its way to it (one a day at most). Open it and press the button; until then, "
+            "nothing is sent to this address."), language)
 
     def purge(self) -> None:
         if time.monotonic() - self._last_purge > PURGE_EVERY:
@@ -221,12 +226,12 @@ class SignupPages:
     def checked(self, token: str) -> tuple[int, int] | Response:
         values = self.signer.verify("confirm", token, 3)
         if values is None or not all(v.isdigit() for v in values):
-            return message_page(self.settings, 400, "This link does not work", "It may have "
-                                "been cut short or changed on its way here. Copy the whole "
-                                "link from the email.")
+            return message_page(self.settings, 400, N_("This link does not work"), N_(
+                "It may have been cut short or changed on its way here. Copy the whole link "
+                "from the email."))
         if int(values[2]) < time.time():
-            return message_page(self.settings, 410, "This link has expired", "Nothing was "
-                                "changed. To subscribe, fill in the sign-up form again.")
+            return message_page(self.settings, 410, N_("This link has expired"), N_(
+                "Nothing was changed. To subscribe, fill in the sign-up form again."))
         return int(values[0]), int(values[1])
 
     def confirm_page(self, token: str) -> Response:
@@ -239,7 +244,8 @@ class SignupPages:
         if record is None or subscriber is None or record[0] != found[1]:
             return gone(self.settings)
         return html_page(200, pages().get_template("confirm-signup.html").render(
-            newsletter=self.settings, address=subscriber.email, lists=record[1].lists),
+            address=subscriber.email, lists=record[1].lists,
+            **page_words(self.settings, subscriber.fields.get("language"))),
             policy=PAGE_POLICY)
 
     def confirm(self, token: str) -> Response:
@@ -263,8 +269,9 @@ class SignupPages:
                           {"lists": ", ".join(done.lists),
                            "preferences_url": f"{self.base_url}/preferences/{preferences}"})
         return html_page(200, pages().get_template("subscribed.html").render(
-            newsletter=self.settings, address=done.email, lists=done.lists, first=done.first,
-            preferences_token=preferences), policy=PAGE_POLICY)
+            address=done.email, lists=done.lists, first=done.first,
+            preferences_token=preferences, **page_words(self.settings, done.language)),
+            policy=PAGE_POLICY)
 
     # -- mail ---------------------------------------------------------------------------
 
@@ -301,10 +308,11 @@ class SignupPages:
 
 def form_context(settings: Settings, action: str, token: str, form: Form,
                  challenge: str = "") -> dict[str, object]:
-    """What signup-form.html shows."""
+    """What signup-form.html shows, in the language chosen on it (else the newsletter's)."""
     return {"action": action, "form_token": token, "values": form, "challenge": challenge,
             "lists": settings.signup_lists, "languages": settings.signup_languages,
-            "consent_text": settings.signup_consent_text}
+            "consent_text": settings.signup_consent_text,
+            **page_words(settings, form.language or None)}
 
 
 def snippet(settings: Settings, signer: Signer) -> str:
@@ -321,12 +329,12 @@ def script() -> bytes:
 
 
 def gone(settings: Settings) -> Response:
-    return message_page(settings, 404, "This sign-up is no longer known", "Nothing was "
-                        "changed. To subscribe, fill in the sign-up form again.")
+    return message_page(settings, 404, N_("This sign-up is no longer known"), N_(
+        "Nothing was changed. To subscribe, fill in the sign-up form again."))
 
 
-def busy(settings: Settings) -> Response:
-    response = message_page(settings, 503, "Please try again in a minute", "The subscriber "
-                            "database is busy. Nothing was changed yet.")
+def busy(settings: Settings, language: str | None = None) -> Response:
+    response = message_page(settings, 503, N_("Please try again in a minute"), N_(
+        "The subscriber database is busy. Nothing was changed yet."), language)
     response.headers.append(("Retry-After", "60"))
     return response
