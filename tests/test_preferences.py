@@ -41,7 +41,8 @@ def test_the_footer_link_of_every_email_opens_that_persons_preferences(project: 
 
         saved = site.post(path, {"action": "save", "list:members": "1", "language": "fr"})
         assert_plain_page(saved, 200)
-        assert "Saved." in saved.text and 'value="fr" selected' in saved.text
+        assert 'value="fr" selected' in saved.text  # and the page now speaks French
+        assert "Enregistré." in saved.text and '<html lang="fr" dir="ltr">' in saved.text
         assert membership(project, "ana@example.org", "partners") == "unsubscribed"
         assert membership(project, "ana@example.org", "members") == "active"
         with store(project) as subscribers:
@@ -57,11 +58,11 @@ def test_the_footer_link_of_every_email_opens_that_persons_preferences(project: 
 
         gone = site.post(path, {"action": "unsubscribe"})
         assert_plain_page(gone, 200)
-        assert "You are unsubscribed" in gone.text
+        assert "Votre désabonnement est enregistré" in gone.text
         with store(project) as subscribers:
             assert subscribers.get("ana@example.org").status == "unsubscribed"  # type: ignore[union-attr]
         after = site.get(path)
-        assert "receives nothing" in after.text and "sign-up form" in after.text
+        assert "ne reçoit rien" in after.text and "formulaire d’inscription" in after.text
         site.post(path, {"action": "save", "list:members": "1"})
         with store(project) as subscribers:  # only the sign-up form brings them back
             assert subscribers.get("ana@example.org").status == "unsubscribed"  # type: ignore[union-attr]

@@ -1,0 +1,159 @@
+"""The sign-up pages, their mails and the preferences page in the reader's language, on a
+real `newsletter serve` mailing through a real SMTP server."""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from smtp_server import SmtpServer
+from test_signup import configure, confirm_path, mails, sign_up
+from test_web import assert_plain_page, signer, start, store
+
+from newsletter.audience.store import NewRow, address_key
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+def newsletter_language(project: Path, language: str) -> None:
+    config = project / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'language = "en"' in text
+    config.write_text(text.replace('language = "en"', f'language = "{language}"', 1),
+                      encoding="utf-8")
+
+
+def parts(message: email.message.EmailMessage) -> tuple[str, str]:
+    """The plain-text and HTML parts of a received mail."""
+    return (message.get_body(("plain",)).get_content(),  # type: ignore[union-attr]
+            message.get_body(("html",)).get_content())  # type: ignore[union-attr]
+
+
+def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
+        project: Path, smtp: SmtpServer) -> None:
+    configure(project, smtp, welcome=True)
+    newsletter_language(project, "fr")
+    site = start(project)
+    try:
+        form = site.get("/subscribe")
+        assert_plain_page(form, 200)
+        assert '<html lang="fr" dir="ltr">' in form.text
+        for words in ("S’inscrire à Efus Newsletter", "Adresse e-mail", "Nom (facultatif)",
+                      "Listes", ">S’inscrire</button>"):
+            assert words in form.text, words
+        assert "Email address" not in form.text and ">Subscribe<" not in form.text
+
+        sent = sign_up(site)
+        assert_plain_page(sent, 200)
+        assert '<html lang="fr" dir="ltr">' in sent.text
+        assert "Consultez votre boîte de réception" in sent.text
+        assert "Please check your inbox" not in sent.text
+
+        [confirmation] = mails(smtp)
+        text, page = parts(confirmation)
+        assert confirmation["Subject"] == "Merci de confirmer votre inscription à Efus Newsletter"
+        assert "Bonjour Ana Lopez," in text and "Le lien est valable 7 jours." in text
+        assert "(listes\u00a0: members)" in text
+        assert '<html lang="fr" dir="ltr">' in page and "Confirmer mon inscription" in page
+        assert "Dear" not in text + page and "Please confirm" not in text + page
+
+        path = confirm_path(confirmation)
+        button = site.get(path)
+        assert_plain_page(button, 200)
+        assert '<html lang="fr" dir="ltr">' in button.text
+        assert "Confirmez votre inscription à Efus Newsletter" in button.text
+        assert ">Confirmer mon inscription</button>" in button.text
+
+        done = site.post(path)
+        assert_plain_page(done, 200)
+        assert '<html lang="fr" dir="ltr">' in done.text
+        assert "Votre inscription est confirmée" in done.text
+        assert "reçoit les envois de la liste" in done.text and "Vos préférences" in done.text
+    finally:
+        site.stop()
+    _, welcome = mails(smtp)
+    text, page = parts(welcome)
+    assert welcome["Subject"] == "Bienvenue dans Efus Newsletter"
+    assert "Bonjour Ana Lopez," in text and "Votre inscription à Efus Newsletter" in text
+    assert '<html lang="fr" dir="ltr">' in page and "Choisir vos listes" in page
+    assert "Welcome" not in text + page and "Dear" not in text + page
+
+
+def test_a_visitor_who_chooses_spanish_gets_the_pages_and_the_mail_in_spanish(
+        project: Path, smtp: SmtpServer) -> None:
+    configure(project, smtp, languages=["en", "es"])
+    site = start(project)
+    try:
+        form = site.get("/subscribe")  # before a choice: the newsletter's language
+        assert '<html lang="en" dir="ltr">' in form.text and "Email address" in form.text
+        assert '<option value="es" lang="es">Español</option>' in form.text
+
+        mistake = sign_up(site, language="es", **{"list:members": ""})
+        assert mistake.status_code == 400
+        assert '<html lang="es" dir="ltr">' in mistake.text
+        assert "Elija al menos una lista." in mistake.text
+        assert "Dirección de correo electrónico" in mistake.text
+        assert 'value="es" selected' in mistake.text  # what they chose is kept
+
+        sent = sign_up(site, language="es")
+        assert '<html lang="es" dir="ltr">' in sent.text
+        assert "Revise su bandeja de entrada" in sent.text
+    finally:
+        site.stop()
+    [confirmation] = mails(smtp)
+    text, page = parts(confirmation)
+    assert confirmation["Subject"] == "Confirme su suscripción a Efus Newsletter, por favor"
+    assert "Hola, Ana Lopez:" in text and "El enlace es válido durante 7 días." in text
+    assert '<html lang="es" dir="ltr">' in page and "Confirmar mi suscripción" in page
+
+
+def test_a_subscriber_whose_language_is_german_sees_the_preferences_page_in_german(
+        project: Path) -> None:
+    configure(project, None, languages=["en", "de"])
+    with store(project) as subscribers:
+        subscribers.merge([NewRow(1, "jonas@example.org", address_key("jonas@example.org"),
+                                  "Jonas", {"language": "de"})], "members")
+        jonas = subscribers.get("jonas@example.org")
+    assert jonas is not None
+    path = f"/preferences/{signer(project).preferences_token(jonas.id)}"
+    site = start(project)
+    try:
+        page = site.get(path)
+        assert_plain_page(page, 200)
+        assert '<html lang="de" dir="ltr">' in page.text
+        for words in ("Ihre Einstellungen", "Die Listen, die Sie erhalten", ">Speichern<",
+                      "Von allem abmelden", '<option value="de" selected lang="de">Deutsch'):
+            assert words in page.text, words
+        assert "Your preferences" not in page.text and ">Save<" not in page.text
+
+        gone = site.post(path, {"action": "unsubscribe"})
+        assert '<html lang="de" dir="ltr">' in gone.text
+        assert "Diese Adresse erhält nichts mehr von Efus Newsletter." in gone.text
+    finally:
+        site.stop()
+
+
+def test_a_language_without_a_catalog_gets_english_words_marked_as_english(
+        project: Path, smtp: SmtpServer) -> None:
+    configure(project, smtp)
+    newsletter_language(project, "pt")  # no bundled catalog speaks Portuguese
+    site = start(project)
+    try:
+        form = site.get("/subscribe")
+        assert '<html lang="en" dir="ltr">' in form.text and "Email address" in form.text
+        sent = sign_up(site)
+        assert '<html lang="en" dir="ltr">' in sent.text
+        assert "Please check your inbox" in sent.text
+        button = site.get(confirm_path(mails(smtp)[0]))
+        assert '<html lang="en" dir="ltr">' in button.text
+        assert "Confirm my subscription" in button.text
+    finally:
+        site.stop()
+    text, page = parts(mails(smtp)[0])
+    assert "Dear Ana Lopez," in text and '<html lang="en" dir="ltr">' in page
