@@ -157,3 +157,18 @@ def test_a_language_without_a_catalog_gets_english_words_marked_as_english(
         site.stop()
     text, page = parts(mails(smtp)[0])
     assert "Dear Ana Lopez," in text and '<html lang="en" dir="ltr">' in page
+
+
+def test_the_robot_check_speaks_the_pages_language(project: Path, smtp: SmtpServer) -> None:
+    configure(project, smtp, proof_of_work=True)
+    newsletter_language(project, "fr")
+    site = start(project)
+    try:
+        page = site.get("/subscribe").text
+    finally:
+        site.stop()
+    assert 'data-checking="Vérification qu’il ne s’agit pas d’un robot…"' in page
+    assert "Ce navigateur n’a pas pu être vérifié" in page
+    assert "Ce formulaire vérifie qu’il n’est pas rempli par un robot" in page  # <noscript>
+    script = (Path(__file__).parent.parent / "templates" / "web" / "altcha.js").read_text()
+    assert "status.dataset.checking" in script and "robot" not in script  # no words of its own

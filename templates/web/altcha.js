@@ -9,7 +9,7 @@
   const button = form.querySelector("button[type=submit]");
   const status = form.querySelector(".altcha-status");
   button.disabled = true;
-  status.textContent = "Checking that this is not a robot…";
+  status.textContent = status.dataset.checking;  // the page's words, in its language
   const encoder = new TextEncoder();
   for (let number = 0; number <= challenge.maxNumber; number++) {
     const digest = await crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + number));
@@ -22,5 +22,5 @@
       return;
     }
   }
-  status.textContent = "This browser could not be checked; please reload the page.";
+  status.textContent = status.dataset.failed;
 })();
