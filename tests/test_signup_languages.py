@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from smtp_server import SmtpServer
 from test_signup import configure, confirm_path, mails, sign_up
 from test_web import assert_plain_page, signer, start, store
@@ -77,6 +78,9 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
         assert "reçoit les envois de la liste" in done.text and "Vos préférences" in done.text
     finally:
         site.stop()
+    snippet = run_cli("form", cwd=project)  # the form for another site speaks French too
+    assert snippet.returncode == 0, snippet.stderr
+    assert 'lang="fr"' in snippet.stdout and "Adresse e-mail" in snippet.stdout
     _, welcome = mails(smtp)
     text, page = parts(welcome)
     assert welcome["Subject"] == "Bienvenue dans Efus Newsletter"
@@ -87,7 +91,7 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
 
 def test_a_visitor_who_chooses_spanish_gets_the_pages_and_the_mail_in_spanish(
         project: Path, smtp: SmtpServer) -> None:
-    configure(project, smtp, languages=["en", "es"])
+    configure(project, smtp, languages=["en", "es"], welcome=True)
     site = start(project)
     try:
         form = site.get("/subscribe")  # before a choice: the newsletter's language
@@ -104,26 +108,47 @@ def test_a_visitor_who_chooses_spanish_gets_the_pages_and_the_mail_in_spanish(
         sent = sign_up(site, language="es")
         assert '<html lang="es" dir="ltr">' in sent.text
         assert "Revise su bandeja de entrada" in sent.text
+        [confirmation] = mails(smtp)
+        text, page = parts(confirmation)
+        assert confirmation["Subject"] == "Confirme su suscripción a Efus Newsletter, por favor"
+        assert "Hola, Ana Lopez:" in text and "El enlace es válido durante 7 días." in text
+        assert '<html lang="es" dir="ltr">' in page and "Confirmar mi suscripción" in page
+
+        path = confirm_path(confirmation)  # the choice is theirs from now on
+        button = site.get(path)
+        assert '<html lang="es" dir="ltr">' in button.text
+        assert "Confirme su suscripción a Efus Newsletter" in button.text
+        done = site.post(path)
+        assert '<html lang="es" dir="ltr">' in done.text
+        assert "Su suscripción está confirmada" in done.text
     finally:
         site.stop()
-    [confirmation] = mails(smtp)
-    text, page = parts(confirmation)
-    assert confirmation["Subject"] == "Confirme su suscripción a Efus Newsletter, por favor"
-    assert "Hola, Ana Lopez:" in text and "El enlace es válido durante 7 días." in text
-    assert '<html lang="es" dir="ltr">' in page and "Confirmar mi suscripción" in page
+    _, welcome = mails(smtp)
+    assert welcome["Subject"] == "Le damos la bienvenida a Efus Newsletter"
+    assert '<html lang="es" dir="ltr">' in parts(welcome)[1]
 
 
 def test_a_subscriber_whose_language_is_german_sees_the_preferences_page_in_german(
         project: Path) -> None:
-    configure(project, None, languages=["en", "de"])
+    configure(project, None, languages=["fr", "de"])
+    newsletter_language(project, "fr")
+    people = {"jonas@example.org": {"language": "de"}, "marie@example.org": {},
+              "joao@example.org": {"language": "pt"}, "amal@example.org": {"language": "ar"}}
     with store(project) as subscribers:
-        subscribers.merge([NewRow(1, "jonas@example.org", address_key("jonas@example.org"),
-                                  "Jonas", {"language": "de"})], "members")
-        jonas = subscribers.get("jonas@example.org")
-    assert jonas is not None
-    path = f"/preferences/{signer(project).preferences_token(jonas.id)}"
+        subscribers.merge([NewRow(n, address, address_key(address), address.split("@")[0],
+                                  fields) for n, (address, fields) in enumerate(people.items())],
+                          "members")
+        ids = {address: subscribers.get(address).id for address in people}  # type: ignore[union-attr]
+    token = signer(project).preferences_token
+    path = f"/preferences/{token(ids['jonas@example.org'])}"
     site = start(project)
     try:
+        for who in ("marie@example.org", "joao@example.org"):  # none, or no catalog: French
+            other = site.get(f"/preferences/{token(ids[who])}").text
+            assert '<html lang="fr" dir="ltr">' in other and "Vos préférences" in other
+        arabic = site.get(f"/preferences/{token(ids['amal@example.org'])}").text
+        assert '<html lang="ar" dir="rtl">' in arabic and "تفضيلاتك" in arabic
+
         page = site.get(path)
         assert_plain_page(page, 200)
         assert '<html lang="de" dir="ltr">' in page.text
