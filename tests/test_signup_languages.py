@@ -30,6 +30,13 @@ def newsletter_language(project: Path, language: str) -> None:
                       encoding="utf-8")
 
 
+def speaks(page: str, lang: str, *words: str) -> None:
+    """`page` says it is in `lang` (right to left for Arabic) and carries each of `words`."""
+    assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}">' in page
+    for sentence in words:
+        assert sentence in page, sentence
+
+
 def parts(message: email.message.EmailMessage) -> tuple[str, str]:
     """The plain-text and HTML parts of a received mail."""
     return (message.get_body(("plain",)).get_content(),  # type: ignore[union-attr]
@@ -44,38 +51,32 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
     try:
         form = site.get("/subscribe")
         assert_plain_page(form, 200)
-        assert '<html lang="fr" dir="ltr">' in form.text
-        for words in ("S’inscrire à Efus Newsletter", "Adresse e-mail", "Nom (facultatif)",
-                      "Listes", ">S’inscrire</button>"):
-            assert words in form.text, words
+        speaks(form.text, "fr", "S’inscrire à Efus Newsletter", "Adresse e-mail",
+               "Nom (facultatif)", "Listes", ">S’inscrire</button>")
         assert "Email address" not in form.text and ">Subscribe<" not in form.text
 
         sent = sign_up(site)
         assert_plain_page(sent, 200)
-        assert '<html lang="fr" dir="ltr">' in sent.text
-        assert "Consultez votre boîte de réception" in sent.text
-        assert "Please check your inbox" not in sent.text
+        speaks(sent.text, "fr", "Consultez votre boîte de réception")
 
         [confirmation] = mails(smtp)
         text, page = parts(confirmation)
         assert confirmation["Subject"] == "Merci de confirmer votre inscription à Efus Newsletter"
         assert "Bonjour Ana Lopez," in text and "Le lien est valable 7 jours." in text
         assert "(listes\u00a0: members)" in text
-        assert '<html lang="fr" dir="ltr">' in page and "Confirmer mon inscription" in page
+        speaks(page, "fr", "Confirmer mon inscription")
         assert "Dear" not in text + page and "Please confirm" not in text + page
 
         path = confirm_path(confirmation)
         button = site.get(path)
         assert_plain_page(button, 200)
-        assert '<html lang="fr" dir="ltr">' in button.text
-        assert "Confirmez votre inscription à Efus Newsletter" in button.text
-        assert ">Confirmer mon inscription</button>" in button.text
+        speaks(button.text, "fr", "Confirmez votre inscription à Efus Newsletter",
+               ">Confirmer mon inscription</button>")
 
         done = site.post(path)
         assert_plain_page(done, 200)
-        assert '<html lang="fr" dir="ltr">' in done.text
-        assert "Votre inscription est confirmée" in done.text
-        assert "reçoit les envois de la liste" in done.text and "Vos préférences" in done.text
+        speaks(done.text, "fr", "Votre inscription est confirmée",
+               "reçoit les envois de la liste", "Vos préférences")
     finally:
         site.stop()
     snippet = run_cli("form", cwd=project)  # the form for another site speaks French too
@@ -85,7 +86,7 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
     text, page = parts(welcome)
     assert welcome["Subject"] == "Bienvenue dans Efus Newsletter"
     assert "Bonjour Ana Lopez," in text and "Votre inscription à Efus Newsletter" in text
-    assert '<html lang="fr" dir="ltr">' in page and "Choisir vos listes" in page
+    speaks(page, "fr", "Choisir vos listes")
     assert "Welcome" not in text + page and "Dear" not in text + page
 
 
@@ -95,37 +96,29 @@ def test_a_visitor_who_chooses_spanish_gets_the_pages_and_the_mail_in_spanish(
     site = start(project)
     try:
         form = site.get("/subscribe")  # before a choice: the newsletter's language
-        assert '<html lang="en" dir="ltr">' in form.text and "Email address" in form.text
-        assert '<option value="es" lang="es">Español</option>' in form.text
+        speaks(form.text, "en", "Email address", '<option value="es" lang="es">Español</option>')
 
         mistake = sign_up(site, language="es", **{"list:members": ""})
         assert mistake.status_code == 400
-        assert '<html lang="es" dir="ltr">' in mistake.text
-        assert "Elija al menos una lista." in mistake.text
-        assert "Dirección de correo electrónico" in mistake.text
-        assert 'value="es" selected' in mistake.text  # what they chose is kept
+        speaks(mistake.text, "es", "Elija al menos una lista.",
+               "Dirección de correo electrónico", 'value="es" selected')  # the choice is kept
 
         sent = sign_up(site, language="es")
-        assert '<html lang="es" dir="ltr">' in sent.text
-        assert "Revise su bandeja de entrada" in sent.text
+        speaks(sent.text, "es", "Revise su bandeja de entrada")
         [confirmation] = mails(smtp)
         text, page = parts(confirmation)
         assert confirmation["Subject"] == "Confirme su suscripción a Efus Newsletter, por favor"
         assert "Hola, Ana Lopez:" in text and "El enlace es válido durante 7 días." in text
-        assert '<html lang="es" dir="ltr">' in page and "Confirmar mi suscripción" in page
+        speaks(page, "es", "Confirmar mi suscripción")
 
         path = confirm_path(confirmation)  # the choice is theirs from now on
-        button = site.get(path)
-        assert '<html lang="es" dir="ltr">' in button.text
-        assert "Confirme su suscripción a Efus Newsletter" in button.text
-        done = site.post(path)
-        assert '<html lang="es" dir="ltr">' in done.text
-        assert "Su suscripción está confirmada" in done.text
+        speaks(site.get(path).text, "es", "Confirme su suscripción a Efus Newsletter")
+        speaks(site.post(path).text, "es", "Su suscripción está confirmada")
     finally:
         site.stop()
     _, welcome = mails(smtp)
     assert welcome["Subject"] == "Le damos la bienvenida a Efus Newsletter"
-    assert '<html lang="es" dir="ltr">' in parts(welcome)[1]
+    speaks(parts(welcome)[1], "es", "Elija sus listas")
 
 
 def test_a_subscriber_whose_language_is_german_sees_the_preferences_page_in_german(
@@ -139,27 +132,24 @@ def test_a_subscriber_whose_language_is_german_sees_the_preferences_page_in_germ
                                   fields) for n, (address, fields) in enumerate(people.items())],
                           "members")
         ids = {address: subscribers.get(address).id for address in people}  # type: ignore[union-attr]
-    token = signer(project).preferences_token
-    path = f"/preferences/{token(ids['jonas@example.org'])}"
+
+    def preferences(address: str) -> str:
+        return f"/preferences/{signer(project).preferences_token(ids[address])}"
+
     site = start(project)
     try:
-        for who in ("marie@example.org", "joao@example.org"):  # none, or no catalog: French
-            other = site.get(f"/preferences/{token(ids[who])}").text
-            assert '<html lang="fr" dir="ltr">' in other and "Vos préférences" in other
-        arabic = site.get(f"/preferences/{token(ids['amal@example.org'])}").text
-        assert '<html lang="ar" dir="rtl">' in arabic and "تفضيلاتك" in arabic
-
-        page = site.get(path)
+        page = site.get(preferences("jonas@example.org"))
         assert_plain_page(page, 200)
-        assert '<html lang="de" dir="ltr">' in page.text
-        for words in ("Ihre Einstellungen", "Die Listen, die Sie erhalten", ">Speichern<",
-                      "Von allem abmelden", '<option value="de" selected lang="de">Deutsch'):
-            assert words in page.text, words
+        speaks(page.text, "de", "Ihre Einstellungen", "Die Listen, die Sie erhalten",
+               ">Speichern<", "Von allem abmelden",
+               '<option value="de" selected lang="de">Deutsch')
         assert "Your preferences" not in page.text and ">Save<" not in page.text
+        gone = site.post(preferences("jonas@example.org"), {"action": "unsubscribe"})
+        speaks(gone.text, "de", "Diese Adresse erhält nichts mehr von Efus Newsletter.")
 
-        gone = site.post(path, {"action": "unsubscribe"})
-        assert '<html lang="de" dir="ltr">' in gone.text
-        assert "Diese Adresse erhält nichts mehr von Efus Newsletter." in gone.text
+        for who in ("marie@example.org", "joao@example.org"):  # none, or no catalog: French
+            speaks(site.get(preferences(who)).text, "fr", "Vos préférences")
+        speaks(site.get(preferences("amal@example.org")).text, "ar", "تفضيلاتك")
     finally:
         site.stop()
 
@@ -170,18 +160,14 @@ def test_a_language_without_a_catalog_gets_english_words_marked_as_english(
     newsletter_language(project, "pt")  # no bundled catalog speaks Portuguese
     site = start(project)
     try:
-        form = site.get("/subscribe")
-        assert '<html lang="en" dir="ltr">' in form.text and "Email address" in form.text
-        sent = sign_up(site)
-        assert '<html lang="en" dir="ltr">' in sent.text
-        assert "Please check your inbox" in sent.text
-        button = site.get(confirm_path(mails(smtp)[0]))
-        assert '<html lang="en" dir="ltr">' in button.text
-        assert "Confirm my subscription" in button.text
+        speaks(site.get("/subscribe").text, "en", "Email address")
+        speaks(sign_up(site).text, "en", "Please check your inbox")
+        speaks(site.get(confirm_path(mails(smtp)[0])).text, "en", "Confirm my subscription")
     finally:
         site.stop()
     text, page = parts(mails(smtp)[0])
-    assert "Dear Ana Lopez," in text and '<html lang="en" dir="ltr">' in page
+    assert "Dear Ana Lopez," in text
+    speaks(page, "en", "Confirm my subscription")
 
 
 def test_the_robot_check_speaks_the_pages_language(project: Path, smtp: SmtpServer) -> None:
@@ -192,8 +178,8 @@ def test_the_robot_check_speaks_the_pages_language(project: Path, smtp: SmtpServ
         page = site.get("/subscribe").text
     finally:
         site.stop()
-    assert 'data-checking="Vérification qu’il ne s’agit pas d’un robot…"' in page
-    assert "Ce navigateur n’a pas pu être vérifié" in page
-    assert "Ce formulaire vérifie qu’il n’est pas rempli par un robot" in page  # <noscript>
+    speaks(page, "fr", 'data-checking="Vérification qu’il ne s’agit pas d’un robot…"',
+           "Ce navigateur n’a pas pu être vérifié",
+           "Ce formulaire vérifie qu’il n’est pas rempli par un robot")  # <noscript>
     script = (Path(__file__).parent.parent / "templates" / "web" / "altcha.js").read_text()
     assert "status.dataset.checking" in script and "robot" not in script  # no words of its own
