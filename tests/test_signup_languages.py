@@ -13,6 +13,7 @@ from smtp_server import SmtpServer
 from test_signup import configure, confirm_path, mails, sign_up
 from test_web import assert_plain_page, signer, start, store
 
+from newsletter.audience import consent
 from newsletter.audience.store import NewRow, address_key
 
 
@@ -20,6 +21,10 @@ from newsletter.audience.store import NewRow, address_key
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
+
+
+CONSENT_FR = ("Je souhaite recevoir cette lettre d’information par e-mail. Je peux me "
+              "désabonner à tout moment grâce au lien en bas de chaque e-mail.")
 
 
 def newsletter_language(project: Path, language: str) -> None:
@@ -52,10 +57,11 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
         form = site.get("/subscribe")
         assert_plain_page(form, 200)
         speaks(form.text, "fr", "S’inscrire à Efus Newsletter", "Adresse e-mail",
-               "Nom (facultatif)", "Listes", ">S’inscrire</button>")
+               "Nom (facultatif)", "Listes", ">S’inscrire</button>", CONSENT_FR,
+               '<input type="hidden" name="consent_language" value="fr">')
         assert "Email address" not in form.text and ">Subscribe<" not in form.text
 
-        sent = sign_up(site)
+        sent = sign_up(site, consent_language="fr")
         assert_plain_page(sent, 200)
         speaks(sent.text, "fr", "Consultez votre boîte de réception")
 
@@ -77,17 +83,24 @@ def test_a_french_newsletter_signs_people_up_and_welcomes_them_in_french(
         assert_plain_page(done, 200)
         speaks(done.text, "fr", "Votre inscription est confirmée",
                "reçoit les envois de la liste", "Vos préférences")
+        sign_up(site, email="ben@example.org")  # a snippet printed before forms said
     finally:
         site.stop()
     snippet = run_cli("form", cwd=project)  # the form for another site speaks French too
     assert snippet.returncode == 0, snippet.stderr
     assert 'lang="fr"' in snippet.stdout and "Adresse e-mail" in snippet.stdout
-    _, welcome = mails(smtp)
+    welcome = mails(smtp)[1]
     text, page = parts(welcome)
     assert welcome["Subject"] == "Bienvenue dans Efus Newsletter"
     assert "Bonjour Ana Lopez," in text and "Votre inscription à Efus Newsletter" in text
     speaks(page, "fr", "Choisir vos listes")
     assert "Welcome" not in text + page and "Dear" not in text + page
+    with store(project) as subscribers:  # each consent kept in the words the person read
+        ana, ben = (subscribers.get(a) for a in ("ana@example.org", "ben@example.org"))
+        [agreed] = consent.of_subscriber(subscribers.connection, ana.id)  # type: ignore[union-attr]
+        [old] = consent.of_subscriber(subscribers.connection, ben.id)  # type: ignore[union-attr]
+    assert agreed.text == CONSENT_FR
+    assert old.text is not None and old.text.startswith("I would like to receive")
 
 
 def test_a_visitor_who_chooses_spanish_gets_the_pages_and_the_mail_in_spanish(
@@ -142,7 +155,8 @@ def test_a_subscriber_whose_language_is_german_sees_the_preferences_page_in_germ
         assert_plain_page(page, 200)
         speaks(page.text, "de", "Ihre Einstellungen", "Die Listen, die Sie erhalten",
                ">Speichern<", "Von allem abmelden",
-               '<option value="de" selected lang="de">Deutsch')
+               '<option value="de" selected lang="de">Deutsch',
+               "Ich möchte diesen Newsletter per E-Mail erhalten.")  # the default wording
         assert "Your preferences" not in page.text and ">Save<" not in page.text
         gone = site.post(preferences("jonas@example.org"), {"action": "unsubscribe"})
         speaks(gone.text, "de", "Diese Adresse erhält nichts mehr von Efus Newsletter.")
@@ -183,3 +197,20 @@ def test_the_robot_check_speaks_the_pages_language(project: Path, smtp: SmtpServ
            "Ce formulaire vérifie qu’il n’est pas rempli par un robot")  # <noscript>
     script = (Path(__file__).parent.parent / "templates" / "web" / "altcha.js").read_text()
     assert "status.dataset.checking" in script and "robot" not in script  # no words of its own
+
+
+def test_a_consent_text_of_ones_own_is_shown_and_kept_as_written(
+        project: Path, smtp: SmtpServer) -> None:
+    wording = "Oui, envoyez-moi la lettre de l’Efus."
+    configure(project, smtp, consent_text=wording)
+    newsletter_language(project, "fr")
+    site = start(project)
+    try:
+        speaks(site.get("/subscribe").text, "fr", f"<p>{wording}</p>")
+        sign_up(site, consent_language="fr")
+    finally:
+        site.stop()
+    with store(project) as subscribers:
+        ana = subscribers.get("ana@example.org")
+        [agreed] = consent.of_subscriber(subscribers.connection, ana.id)  # type: ignore[union-attr]
+    assert agreed.text == wording

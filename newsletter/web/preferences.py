@@ -20,7 +20,7 @@ from ..errors import StoreError
 from ..states import SubscriberStatus
 from .archive import pages
 from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
-from .signup import busy
+from .signup import busy, consent_wording
 
 log = logging.getLogger(__name__)
 PREFIX = "/preferences/"
@@ -83,7 +83,7 @@ class PreferencePages:
                 joined = preferences.save(
                     self.store(), found.id, list(shown), wanted,
                     language=language if language in self.settings.signup_languages else None,
-                    consent_text=self.settings.signup_consent_text)
+                    consent_text=consent_wording(self.settings, language_of(found)))
                 found = self.store().get_by_id(found.id) or found
         except StoreError:
             return busy(self.settings, language_of(found))
@@ -104,7 +104,7 @@ class PreferencePages:
             active=test or (found is not None and found.status == SubscriberStatus.ACTIVE),
             lists=sorted(lists.items()), languages=s.signup_languages,
             language=found.fields.get("language", "") if found else "",
-            consent_text=s.signup_consent_text, **words), policy=PAGE_POLICY)
+            consent_text=consent_wording(s, language_of(found)), **words), policy=PAGE_POLICY)
 
 
 def language_of(found: Subscriber | None) -> str | None:

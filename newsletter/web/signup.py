@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 from ..audience import consent, signup
 from ..audience.store import SubscriberStore, address_key
 from ..audience.tokens import Signer
+from ..compose import i18n
 from ..compose.i18n import N_
-from ..config import Settings
+from ..config import Settings, bundled_templates
 from ..delivery.message import FORBIDDEN_IN_HEADERS
 from ..delivery.notice import Notices
 from ..envelope import Recipient
@@ -30,13 +31,26 @@ from ..grammar import LIST_NAME
 from ..transports import Status, Transport, open_transport
 from .abuse import HONEYPOT, ClientLimit, ProofOfWork
 from .archive import pages
-from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
+from .http import (
+    PAGE_POLICY,
+    Response,
+    html_page,
+    message_page,
+    page_language,
+    page_words,
+    read_form,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 FORM_LIFETIME = 86400.0  # a form page left open longer is shown again, filled in
 PURGE_EVERY = 3600.0  # seconds between clean-ups of sign-ups never confirmed
 EMBED = "embed"  # the form token of `newsletter form`'s snippet
 OWN = "own"  # a form posted from a page of ours
+# The default consent_text of newsletter.toml (config.DEFAULT_CONSENT): shown, and kept with
+# each consent, in the language of the page, as the person read it.
+CONSENT = N_("I would like to receive this newsletter by email. I can unsubscribe at any time "
+             "with the link at the bottom of every email.")
 SCRIPT_POLICY = PAGE_POLICY.replace("default-src 'none';", "default-src 'none'; "
                                     "script-src 'self';")
 
@@ -126,7 +140,12 @@ class SignupPages:
         if not origin or not self.fresh(fields.get("form_token", "")) or (
                 self.work and not self.work.verify(fields.get("altcha", ""))):
             return self.form_page(400, form, N_("Please press Subscribe once more to finish."))
-        return self.request(form, origin, environ)
+        # The wording as the form showed it; a form printed before it said (an old snippet)
+        # showed the setting as written.
+        shown = fields.get("consent_language")
+        wording = consent_wording(self.settings, shown) if shown else (
+            self.settings.signup_consent_text)
+        return self.request(form, origin, wording, environ)
 
     def parse(self, fields: dict[str, str]) -> tuple[Form, str]:
         s = self.settings
@@ -178,12 +197,13 @@ class SignupPages:
                 return value.rsplit(",", 1)[-1].strip()
         return str(environ.get("REMOTE_ADDR") or "")
 
-    def request(self, form: Form, origin: str, environ: dict[str, object]) -> Response:
+    def request(self, form: Form, origin: str, wording: str,
+                environ: dict[str, object]) -> Response:
         s = self.settings
         source = (f"sign-up form at {self.base_url}/subscribe" if origin == OWN
                   else f"sign-up form on {origin}")
         ask = signup.SignupRequest(form.email, form.name, form.lists, form.language, source,
-                                   s.signup_consent_text,
+                                   wording,
                                    self.client(environ) if s.signup_record_client_ip else None)
         try:
             with self.write_lock:
@@ -311,8 +331,15 @@ def form_context(settings: Settings, action: str, token: str, form: Form,
     """What signup-form.html shows, in the language chosen on it (else the newsletter's)."""
     return {"action": action, "form_token": token, "values": form, "challenge": challenge,
             "lists": settings.signup_lists, "languages": settings.signup_languages,
-            "consent_text": settings.signup_consent_text,
+            "consent_text": consent_wording(settings, form.language),
             **page_words(settings, form.language or None)}
+
+
+def consent_wording(settings: Settings, language: str | None) -> str:
+    """The wording above the button, as the page in `language` shows it: the default one
+    translated, one of newsletter.toml as written."""
+    words = i18n.translations([bundled_templates()], page_language(settings, language))
+    return words.gettext(settings.signup_consent_text)
 
 
 def snippet(settings: Settings, signer: Signer) -> str:
