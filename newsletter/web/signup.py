@@ -20,9 +20,8 @@ from urllib.parse import urlsplit
 from ..audience import consent, signup
 from ..audience.store import SubscriberStore, address_key
 from ..audience.tokens import Signer
-from ..compose import i18n
 from ..compose.i18n import N_
-from ..config import Settings, bundled_templates
+from ..config import Settings
 from ..delivery.message import FORBIDDEN_IN_HEADERS
 from ..delivery.notice import Notices
 from ..envelope import Recipient
@@ -31,16 +30,7 @@ from ..grammar import LIST_NAME
 from ..transports import Status, Transport, open_transport
 from .abuse import HONEYPOT, ClientLimit, ProofOfWork
 from .archive import pages
-from .http import (
-    PAGE_POLICY,
-    Response,
-    html_page,
-    message_page,
-    page_language,
-    page_words,
-    read_form,
-    refuse,
-)
+from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
 
 log = logging.getLogger(__name__)
 FORM_LIFETIME = 86400.0  # a form page left open longer is shown again, filled in
@@ -338,8 +328,8 @@ def form_context(settings: Settings, action: str, token: str, form: Form,
 def consent_wording(settings: Settings, language: str | None) -> str:
     """The wording above the button, as the page in `language` shows it: the default one
     translated, one of newsletter.toml as written."""
-    words = i18n.translations([bundled_templates()], page_language(settings, language))
-    return words.gettext(settings.signup_consent_text)
+    words = page_words(settings, language)["translations"]
+    return words.gettext(settings.signup_consent_text)  # type: ignore[attr-defined]
 
 
 def snippet(settings: Settings, signer: Signer) -> str:
