@@ -557,3 +557,16 @@ def test_2000_one_click_posts_from_8_clients_lose_no_update(project: Path, site:
     assert unsubscribed == {(sid, "members") for sid in targets}
     changed = set(snapshot(project)) - set(before)
     assert len(changed) == len(targets)  # those memberships, and no other row
+
+
+def test_the_archive_index_names_the_language_of_its_words_and_of_the_titles(
+        project: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'language = "en"', 'language = "pt"', 1), encoding="utf-8")  # no catalog speaks it
+    subscribe(project, "members", "ana@example.org")
+    send(project, ISSUE, "sent-01")
+    assert cli("build-archive", "public").returncode == 0
+    index = (project / "public" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en" dir="ltr">' in index and "past issues" in index  # English words
+    assert '<a href="2020-01/" lang="pt" dir="ltr">' in index  # over a Portuguese issue

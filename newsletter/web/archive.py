@@ -147,11 +147,16 @@ def pages() -> jinja2.Environment:
 
 
 def render_index(settings: Settings, entries: list[Entry]) -> str:
-    """The archive's index page; its links are relative, so it works under any prefix."""
-    language = settings.language
+    """The archive's index page; its links are relative, so it works under any prefix.
+
+    Its own words are in the newsletter's language if a catalog has it, else English; the
+    issues' titles are in the newsletter's language, and say so when the two differ."""
+    words = i18n.written_in([bundled_templates()], (settings.language,), settings.fallback_map)
     return pages().get_template("index.html").render(
-        newsletter=settings, entries=entries, lang=language, dir=i18n.direction(language),
-        translations=i18n.translations([bundled_templates()], language))
+        newsletter=settings, entries=entries, lang=words, dir=i18n.direction(words),
+        content_lang=settings.language, content_dir=i18n.direction(settings.language),
+        translations=i18n.translations(
+            [bundled_templates()], words))
 
 
 def export(archive: Archive, out_dir: Path) -> list[Entry]:
