@@ -118,7 +118,7 @@ def form(ctx: click.Context) -> None:
 
     from ..audience.tokens import signer_for
     from ..errors import ConfigError
-    from ..web.signup import snippet
+    from ..web.signupform import snippet
 
     settings = settings_for(ctx)
     if not settings.signup_lists:

@@ -20,7 +20,8 @@ from ..errors import StoreError
 from ..states import SubscriberStatus
 from .archive import pages
 from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
-from .signup import busy, consent_wording
+from .signup import busy
+from .signupform import consent_wording
 
 log = logging.getLogger(__name__)
 PREFIX = "/preferences/"

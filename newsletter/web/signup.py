@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..audience import consent, signup
@@ -31,28 +30,14 @@ from ..transports import Status, Transport, open_transport
 from .abuse import HONEYPOT, ClientLimit, ProofOfWork
 from .archive import pages
 from .http import PAGE_POLICY, Response, html_page, message_page, page_words, read_form, refuse
+from .signupform import EMBED, Form, consent_wording, form_context, script
 
 log = logging.getLogger(__name__)
 FORM_LIFETIME = 86400.0  # a form page left open longer is shown again, filled in
 PURGE_EVERY = 3600.0  # seconds between clean-ups of sign-ups never confirmed
-EMBED = "embed"  # the form token of `newsletter form`'s snippet
 OWN = "own"  # a form posted from a page of ours
-# The default consent_text of newsletter.toml (config.DEFAULT_CONSENT): shown, and kept with
-# each consent, in the language of the page, as the person read it.
-CONSENT = N_("I would like to receive this newsletter by email. I can unsubscribe at any time "
-             "with the link at the bottom of every email.")
 SCRIPT_POLICY = PAGE_POLICY.replace("default-src 'none';", "default-src 'none'; "
                                     "script-src 'self';")
-
-
-@dataclass
-class Form:
-    """What a person typed, to show it again."""
-
-    email: str = ""
-    name: str = ""
-    lists: tuple[str, ...] = ()
-    language: str = ""
 
 
 class SignupPages:
@@ -314,35 +299,6 @@ class SignupPages:
 
     def transport(self) -> Transport:
         return open_transport(self.settings.transport, self.settings)
-
-
-def form_context(settings: Settings, action: str, token: str, form: Form,
-                 challenge: str = "") -> dict[str, object]:
-    """What signup-form.html shows, in the language chosen on it (else the newsletter's)."""
-    return {"action": action, "form_token": token, "values": form, "challenge": challenge,
-            "lists": settings.signup_lists, "languages": settings.signup_languages,
-            "consent_text": consent_wording(settings, form.language),
-            **page_words(settings, form.language or None)}
-
-
-def consent_wording(settings: Settings, language: str | None) -> str:
-    """The wording above the button, as the page in `language` shows it: the default one
-    translated, one of newsletter.toml as written."""
-    words = page_words(settings, language)["translations"]
-    return words.gettext(settings.signup_consent_text)  # type: ignore[attr-defined]
-
-
-def snippet(settings: Settings, signer: Signer) -> str:
-    """The form to paste into another site's page (`newsletter form`): it posts to
-    <base_url>/subscribe with a form token that does not expire."""
-    return pages().get_template("signup-form.html").render(form_context(
-        settings, f"{settings.base_url.rstrip('/')}/subscribe", signer.sign("form", EMBED),
-        Form()))
-
-
-def script() -> bytes:
-    return (pages().loader.get_source(pages(), "altcha.js")[0]  # type: ignore[union-attr]
-            .encode("utf-8"))
 
 
 def gone(settings: Settings) -> Response:
