@@ -27,33 +27,11 @@ from ..envelope import Recipient
 from ..errors import NewsletterError
 from ..states import DeliveryState, SendState
 from .journal import Journal, Verdict, replay
+from .sends import SendRecord, find_send
 from .storage import guarded
 
 FLUSH_EVERY = 1.0  # seconds between ledger commits while sending
 FLUSH_SIZE = 500  # or this many verdicts, whichever comes first
-
-
-@dataclass(frozen=True)
-class SendRecord:
-    id: int
-    issue: str
-    lists: tuple[str, ...]
-    content_hash: str
-    state: SendState
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    transport: str | None  # the URL the last run went through, without secrets
-
-
-@dataclass(frozen=True)
-class SendVersion:
-    """One version of the composed issue that a send has gone out with."""
-
-    content_hash: str
-    issue_date: str | None  # the issue's date, YYYY-MM-DD (None for sends before v7)
-    source: str | None  # the issue file's name
-    since: float  # the first run with this version
 
 
 @dataclass(frozen=True)
@@ -73,24 +51,6 @@ class StartReport:
     recovered_unknown: int  # handed over by a run that died before the verdict
     recovered_pending: int  # claimed by a run that died before handing them over
     requeued_unknown: int  # put back by --resend-unknown
-
-
-def find_send(connection: sqlite3.Connection, issue: str) -> SendRecord | None:
-    """The send of `issue`, or None if it was never sent to a list."""
-    row = connection.execute("SELECT id, issue, lists, content_hash, state, created_at, "
-                             "started_at, finished_at, transport FROM sends WHERE issue = ?",
-                             (issue,)).fetchone()
-    if row is None:
-        return None
-    return SendRecord(row[0], row[1], tuple(json.loads(row[2])), row[3], SendState(row[4]),
-                      *row[5:])
-
-
-def find_versions(connection: sqlite3.Connection, send_id: int) -> list[SendVersion]:
-    """The versions a send has gone out with, oldest first."""
-    rows = connection.execute("SELECT content_hash, issue_date, source, since FROM "
-                              "send_versions WHERE send_id = ? ORDER BY id", (send_id,))
-    return [SendVersion(*row) for row in rows]
 
 
 class Ledger:

@@ -21,8 +21,8 @@ from ..config import Settings
 from ..database import open_database
 from ..errors import IssueFileError
 from ..states import SendState
-from .ledger import find_send, find_versions
 from .report import summarise
+from .sends import find_send, find_versions
 
 Shown = Callable[[Path], str]
 

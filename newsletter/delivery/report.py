@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from .ledger import SendRecord, SendVersion, find_send, find_versions
+from .sends import SendRecord, SendVersion, find_send, find_versions
 
 # Gmail's bulk-sender guidelines: keep the spam rate below 0.1%, never reach 0.3%.
 COMPLAINT_WARNING, COMPLAINT_LIMIT = 0.001, 0.003

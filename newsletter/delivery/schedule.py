@@ -25,8 +25,8 @@ from ..database import open_database, utc_now
 from ..errors import AlreadyRunning, IssueFileError, NewsletterError, NotReady
 from ..states import ScheduleAction, SendState
 from .campaign import Outcome
-from .ledger import SendRecord, find_send
 from .readiness import Shown, prepare_in_context
+from .sends import SendRecord, find_send
 
 log = logging.getLogger("newsletter")
 

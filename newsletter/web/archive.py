@@ -24,7 +24,7 @@ from ..compose.publish import published_files, web_html, write_build
 from ..compose.render import ComposedEmail, compose
 from ..config import Settings, bundled_templates
 from ..database import open_database
-from ..delivery.ledger import find_send
+from ..delivery.sends import find_send
 from ..errors import NewsletterError
 
 log = logging.getLogger(__name__)
