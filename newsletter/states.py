@@ -93,3 +93,4 @@ class Disposition(enum.StrEnum):
     AUTO_REPLY = "auto-reply"  # an out-of-office or other RFC 3834 auto-reply
     UNMATCHED = "unmatched"  # a report that names no delivery of ours, or cannot prove it
     NOT_A_REPORT = "not-a-report"  # mail that is not a bounce or complaint: for a person
+    UNSUBSCRIBED = "unsubscribed"  # a List-Unsubscribe request by mail, with a valid token

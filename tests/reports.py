@@ -5,7 +5,8 @@ message), Exim (delivery-status with Status 5.0.0 and the SMTP reply in Diagnost
 X-Failed-Recipients; and its older plain-text form), Microsoft Exchange Online / Outlook.com
 (an HTML+text notice, Status 5.1.10, RESOLVER.ADR.RecipientNotFound) and Gmail (the
 multi-line 550-5.1.1 reply) send them; RFC 5965 feedback reports as Yahoo's Complaint
-Feedback Loop and Microsoft's JMRP send them; and RFC 3834 auto-replies.
+Feedback Loop and Microsoft's JMRP send them; RFC 3834 auto-replies; and the mail a client
+writes from a List-Unsubscribe mailto: link (RFC 2369).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import re
 from email.utils import format_datetime
+from urllib.parse import unquote
 
 DATE = format_datetime(dt.datetime(2020, 1, 16, 9, 30, tzinfo=dt.UTC))
 CRLF = "\r\n"
@@ -399,3 +402,12 @@ def plain_mail(to: str) -> bytes:
 
 def parsed(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def mailto_request(message: bytes, sender: str = "someone@example.org") -> bytes:
+    """The email a mail client writes from the message's List-Unsubscribe mailto: link."""
+    header = email.message_from_bytes(message, policy=email.policy.default)["List-Unsubscribe"]
+    mailto = re.search(r"<mailto:([^?>]+)\?subject=([^>]+)>", str(header))
+    assert mailto is not None, header
+    return (f"From: <{sender}>\r\nTo: <{mailto[1]}>\r\nSubject: {unquote(mailto[2])}\r\n"
+            "Message-ID: <request.1@example.org>\r\n\r\n").encode()

@@ -17,8 +17,12 @@ import trustme
 from conftest import run_cli
 from imap_server import PASSWORD, USER, Dovecot, HoldingProxy, require_dovecot
 from sends import RETURN_PATH, configure, original, record_send, status_of, subscribe
+from smtp_server import SmtpServer
+
+from newsletter.audience.store import SubscriberStore
 
 ANA, BEN, CLEO = "ana@example.net", "ben@example.net", "cleo@example.net"
+REVIEWER = "reviewer@example.org"
 ENV = {"NEWSLETTER_IMAP_PASSWORD": PASSWORD}
 
 
@@ -139,3 +143,30 @@ def test_a_huge_message_is_moved_whole_after_reading_only_its_start(
     result = run_cli("bounces", "fetch", cwd=project, env=ENV)
     assert result.returncode == 0, result.stderr
     assert imap.messages("Review") == [huge]
+
+
+def test_unsubscribe_requests_in_the_mailbox_are_honoured_and_a_test_messages_is_not(
+        project: Path, imap: Dovecot, mailbox: str) -> None:
+    with SmtpServer() as server:
+        transport = f"smtp://127.0.0.1:{server.port}?tls=off"
+        for args in (("--list", "members", "--yes"), ("--test", "--to", REVIEWER)):
+            result = run_cli("send", "issues/2020-01.yaml", *args, "--transport", transport,
+                             cwd=project)
+            assert result.returncode == 0, result.stderr
+        ana = next(m.data for m in server.accepted if m.rcpt_tos == [ANA])
+        test_copy = next(m.data for m in server.accepted if m.rcpt_tos == [REVIEWER])
+    imap.deliver(reports.mailto_request(ana), reports.mailto_request(test_copy, REVIEWER))
+    result = run_cli("bounces", "fetch", cwd=project, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "2 message(s): 0 event(s) recorded, 1 unsubscribed, 1 ignored; moved 2 to " \
+           "Processed" in result.stdout
+    assert memberships(project, ANA) == {"members": "unsubscribed"}
+    assert [memberships(project, a) for a in (BEN, CLEO)] == [{"members": "active"}] * 2
+    assert imap.messages("INBOX") == [] and len(imap.messages("Processed")) == 2
+
+
+def memberships(project: Path, address: str) -> dict[str, str]:
+    with SubscriberStore(project / "newsletter.db") as store:
+        found = store.get(address)
+        assert found is not None
+        return {m.list_name: m.status for m in store.memberships(found.id)}

@@ -15,6 +15,8 @@ from conftest import run_cli
 from sends import RETURN_PATH, configure, original, record_send, signer, status_of, subscribe
 from smtp_server import SmtpServer
 
+from newsletter.audience.store import SubscriberStore
+
 ANA, BEN = "ana@example.net", "ben@example.net"
 SECOND_ISSUE = """\
 date: 2020-02-07
@@ -150,3 +152,37 @@ def test_test_sends_keep_the_sender_as_their_envelope_sender(project: Path) -> N
                          f"smtp://127.0.0.1:{server.port}?tls=off", cwd=project)
         assert result.returncode == 0, result.stderr
         assert [m.mail_from for m in server.accepted] == ["newsletter@efus.eu"]
+
+
+def memberships(project: Path, address: str) -> dict[str, str]:
+    with SubscriberStore(project / "newsletter.db") as store:
+        found = store.get(address)
+        assert found is not None
+        return {m.list_name: m.status for m in store.memberships(found.id)}
+
+
+def test_a_mail_to_the_mailto_address_unsubscribes_the_tokens_address_from_its_list(
+        project: Path) -> None:
+    configure(project)
+    subscribe(project, ANA, BEN)
+    subscribe(project, ANA, list_name="partners")
+    with SmtpServer() as server:
+        sent = run_cli("send", "issues/2020-01.yaml", "--list", "members", "--yes",
+                       "--transport", f"smtp://127.0.0.1:{server.port}?tls=off", cwd=project)
+        assert sent.returncode == 0, sent.stderr
+        ana = next(m.data for m in server.accepted if m.rcpt_tos == [ANA])
+    request = reports.mailto_request(ana, sender=BEN)  # whoever writes, the token decides
+    assert b"To: <unsubscribe@efus.eu>" in request and b"Subject: unsubscribe " in request
+    result = receive(project, request)
+    assert result.returncode == 0, result.stderr
+    assert b"unsubscribed: unsubscribe request by mail" in result.stdout
+    assert memberships(project, ANA) == {"members": "unsubscribed", "partners": "active"}
+    assert memberships(project, BEN) == {"members": "active"}
+    assert kept(project) == {}  # honoured: nothing left for a person
+    again = receive(project, request)
+    assert again.returncode == 0 and memberships(project, ANA)["members"] == "unsubscribed"
+
+    forged = request.replace(b"Subject: unsubscribe ", b"Subject: unsubscribe x")
+    assert receive(project, forged).returncode == 0
+    assert kept(project) == {"unmatched": 1}
+    assert memberships(project, BEN) == {"members": "active"}

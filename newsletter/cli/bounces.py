@@ -31,7 +31,8 @@ def bounces() -> None:
 @click.pass_context
 def receive(ctx: click.Context, recipient: str) -> None:
     """Read one message from standard input, as a mail server's pipe delivers it, and
-    record the bounce or complaint it reports.
+    record the bounce or complaint it reports, or honour the unsubscribe request it is (a
+    mail client writing to unsubscribe_mailto, subject `unsubscribe TOKEN`).
 
     Exits 0 when the message was handled, including mail that is not a report (it is kept
     in keep_dir for a person), and 75 (EX_TEMPFAIL) when it could not be recorded, so that

@@ -98,6 +98,9 @@ class Intake:
         """Record every finding of one message or request; raises StoreError if the
         database stays unavailable (nothing is lost: the same report can come again)."""
         try:
+            if parsed.unsubscribe:  # no finding: what it did goes on `parsed.disposition`
+                parsed.disposition = self._unsubscribe(parsed.unsubscribe)
+                return []
             verdicts = []
             for finding in parsed.findings:
                 with self.store.transaction():
@@ -106,6 +109,28 @@ class Intake:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.settings.database_path}: {exc}; the report was not "
                              "recorded and can be received again") from None
+
+    def _unsubscribe(self, token: str) -> Disposition:
+        """A List-Unsubscribe request by mail: the token says who and from which list, as
+        the link does; the sender's address, which anyone can forge, says nothing."""
+        checked = self.signer.verify_unsubscribe(token)
+        if checked is None:
+            log.info("unsubscribe request by mail with a token not made with our secret: "
+                     "nothing changed")
+            return Disposition.UNMATCHED
+        if checked.is_test:
+            return Disposition.IGNORED  # the mailto of a test message unsubscribes nobody
+        subscriber = self.store.get_by_id(checked.subscriber_id)
+        if subscriber is None or checked.list_name not in {
+                m.list_name for m in self.store.memberships(checked.subscriber_id)}:
+            log.info("unsubscribe request by mail for subscriber %d, who is not on %s: "
+                     "nothing changed", checked.subscriber_id, checked.list_name)
+            return Disposition.UNMATCHED
+        self.store.unsubscribe(subscriber.email, checked.list_name,
+                               reason="mailto (List-Unsubscribe)")
+        log.info("unsubscribed subscriber %d from %s via mailto (List-Unsubscribe)",
+                 subscriber.id, checked.list_name)
+        return Disposition.UNSUBSCRIBED
 
     def _record(self, finding: Finding) -> Verdict:
         delivery = self.match(finding)

@@ -37,7 +37,7 @@ from .parse import MAX_PARSED, parse_message
 PASSWORD_VARIABLE = "NEWSLETTER_IMAP_PASSWORD"
 BATCH = 50  # messages fetched, recorded and moved together
 HANDLED = (Disposition.RECORDED, Disposition.DUPLICATE, Disposition.IGNORED,
-           Disposition.AUTO_REPLY)
+           Disposition.AUTO_REPLY, Disposition.UNSUBSCRIBED)
 _PART = f"BODY.PEEK[]<0.{MAX_PARSED}>"
 _ANSWER = b"BODY[]<0>"
 

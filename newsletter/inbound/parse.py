@@ -42,6 +42,9 @@ _flufl_log.propagate = False
 MAX_PARSED = 1 << 20  # bytes of a message that are parsed; the rest is kept, not read
 MAX_FINDINGS = 50  # recipients of one report: ours have one, so more is noise
 TOKEN = re.compile(r"\+([0-9]{1,12}\.[0-9]{1,12}\.[a-z2-7]{13})@", re.IGNORECASE)
+# What a mail client writes from List-Unsubscribe's `mailto:...?subject=unsubscribe%20TOKEN`.
+UNSUBSCRIBE_REQUEST = re.compile(
+    r"\s*unsubscribe\s+([A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,100})\s*", re.IGNORECASE)
 MESSAGE_ID_LINE = re.compile(r"^Message-ID:[ \t]*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/global",
@@ -77,6 +80,8 @@ def parse_message(data: bytes, source: EventSource, *, envelope_recipient: str =
                 return _feedback(message, parts, source, report_id, outer)
             if any(kind in parts for kind in STATUS_TYPES):
                 return _delivery_status(message, parts, source, report_id, outer)
+        if request := UNSUBSCRIBE_REQUEST.fullmatch(_decoded(_header(message, "Subject"))):
+            return Parsed(unsubscribe=request[1], summary="unsubscribe request by mail")
         if _is_auto_reply(message):
             return Parsed(disposition=Disposition.AUTO_REPLY, summary="auto-reply")
         return _non_standard(message, source, report_id, outer)

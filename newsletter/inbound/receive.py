@@ -23,7 +23,8 @@ from .intake import Intake, Verdict, disposition_of
 from .parse import MAX_PARSED, parse_message
 
 CHUNK = 1 << 16
-DONE = (Disposition.RECORDED, Disposition.DUPLICATE, Disposition.IGNORED)
+DONE = (Disposition.RECORDED, Disposition.DUPLICATE, Disposition.IGNORED,
+        Disposition.UNSUBSCRIBED)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class Parsed:
     disposition: Disposition | None = None  # when there are no findings: why not
     ignored: int = 0  # events that change nothing (delayed, delivered, opened...)
     summary: str = ""  # one line for the log: what kind of report it was
+    unsubscribe: str = ""  # the token of a List-Unsubscribe request by mail (RFC 2369)
 
 
 def event_key(*parts: object) -> str:
