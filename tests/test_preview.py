@@ -177,7 +177,9 @@ def test_a_save_keeps_the_readers_place_in_both_frames(page, server):
         expect(frame_text(page, frame)).to_contain_text("General Assembly moved to Tallinn",
                                                         timeout=5000)
         window = f"document.getElementById('{frame}').contentWindow"
-        assert page.evaluate(f"{window}.scrollY") == y
+        # Within a pixel or two: Chromium's scroll anchoring may shift the place by a
+        # rounding pixel while the new document's layout settles; the reader sees no jump.
+        assert abs(page.evaluate(f"{window}.scrollY") - y) <= 2
         assert page.evaluate(f"{window}.sameDocument") is True  # updated in place
 
 
